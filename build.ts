@@ -1,0 +1,10 @@
+/**
+ * Builds dist/hooksd: one self-contained executable (Bun runtime included),
+ * so a server needs neither Node, Bun nor git installed.
+ */
+import { $ } from "bun";
+
+const outfile = "dist/hooksd";
+await $`bun build --compile --minify --sourcemap src/cli.ts --outfile ${outfile}`;
+const { size } = Bun.file(outfile);
+console.log(`built ${outfile} (${(size / 1024 / 1024).toFixed(1)} MB)`);

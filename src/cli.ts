@@ -1,0 +1,63 @@
+#!/usr/bin/env bun
+import pkg from "../package.json" with { type: "json" };
+import { deploy } from "./cli/deploy.ts";
+import { serve } from "./cli/serve.ts";
+import { ConfigError } from "./config/config-error.ts";
+
+const USAGE = `hooksd ${pkg.version}: deploys a site when its forge sends a push webhook
+
+Usage:
+  hooksd serve  --repo DIR [options]   receive webhooks and deploy in the background
+  hooksd deploy --repo DIR [options]   deploy the branch's current tip now, once
+  hooksd --help | --version
+
+Target options (serve and deploy):
+  --repo DIR               the checkout to deploy into (created by the first deploy with --remote)
+  --remote URL             the git remote (default: DIR's origin)
+  --branch NAME            the branch to deploy (default: DIR's current branch; '*' follows every branch)
+  --name NAME              the target's name in logs and status (default: DIR's base name)
+  --credentials-file FILE  'username:token' for a private remote, sent as HTTP basic auth
+  --force                  overwrite local changes to tracked files instead of failing
+  --fetch-timeout SECONDS  give up on a stalled remote (default 600)
+  --state-dir DIR          where hooksd keeps its files (default: $STATE_DIRECTORY or ~/.local/state/hooksd)
+
+Serve options:
+  --listen HOST:PORT       where to listen (default 127.0.0.1:8000)
+  --secret-file FILE       the webhook secret (or env HOOKSD_SECRET); required
+  --allow-unauthenticated  accept deliveries without a secret (not recommended)
+
+Exit status: 0 success, 1 a failed deploy, 2 a usage or configuration error.
+`;
+
+const commands: Record<string, (argv: string[]) => Promise<number>> = { serve, deploy };
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === "--help" || command === "-h" || command === "help") {
+    process.stdout.write(USAGE);
+    return command === undefined ? 2 : 0;
+  }
+  if (command === "--version" || command === "-V") {
+    process.stdout.write(`hooksd ${pkg.version}\n`);
+    return 0;
+  }
+  const run = commands[command];
+  if (!run) return usageError(`unknown command '${command}'`);
+  if (rest.includes("--help") || rest.includes("-h")) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  try {
+    return await run(rest);
+  } catch (err) {
+    if (err instanceof ConfigError) return usageError(err.message);
+    throw err;
+  }
+}
+
+function usageError(message: string): number {
+  process.stderr.write(`hooksd: ${message}\nRun 'hooksd --help' for usage.\n`);
+  return 2;
+}
+
+if (import.meta.main) process.exit(await main(process.argv.slice(2)));

@@ -1,0 +1,70 @@
+import { readdir } from "node:fs/promises";
+import { basename, relative, resolve } from "node:path";
+import * as v from "valibot";
+import type { TargetFlags } from "../cli/flags.ts";
+import { isCheckout, readCurrentBranch, readOriginUrl } from "../git/repository.ts";
+import { ConfigError } from "./config-error.ts";
+import type { LoadedTarget } from "./loaded-target.ts";
+import { readCredentialsFile } from "./read-secrets.ts";
+import { describeIssues, TargetSchema } from "./schema.ts";
+import type { Secret } from "./secret.ts";
+
+/**
+ * Builds the command line's target: the remote and branch come from the
+ * checkout unless given, the whole result is validated, and only reads happen.
+ */
+export async function loadTargetFromFlags(flags: TargetFlags, secret: Secret | undefined): Promise<LoadedTarget> {
+  if (!flags.repo) throw new ConfigError("--repo is required: the checkout to deploy into");
+  const repo = resolve(flags.repo);
+  const checkout = await isCheckout(repo);
+
+  if (!checkout) {
+    if (!flags.remote) throw new ConfigError(`--repo: ${repo} is not a git checkout (pass --remote URL to create it with a first deploy)`);
+    const entries = await readdir(repo).catch(() => []);
+    if (entries.length > 0) throw new ConfigError(`--repo: ${repo} is neither a git checkout nor empty; refusing to deploy over it`);
+  }
+
+  const remote = flags.remote ?? (await readOriginUrl(repo));
+  if (!remote) throw new ConfigError(`--repo: ${repo} has no 'origin' remote (pass --remote URL)`);
+
+  const branch = flags.branch ?? (checkout ? await readCurrentBranch(repo) : undefined);
+  if (!branch) {
+    throw new ConfigError(checkout ? `--repo: ${repo} has a detached HEAD (pass --branch NAME)` : "--branch is required when --repo is not a checkout yet");
+  }
+
+  const raw = {
+    name: flags.name ?? (basename(repo) || "site"),
+    repo,
+    remote,
+    refs: branch === "*" ? "refs/heads/*" : `refs/heads/${branch}`,
+    force: flags.force ?? false,
+    fetchTimeoutSeconds: flags["fetch-timeout"] === undefined ? undefined : Number(flags["fetch-timeout"]),
+  };
+  const parsed = v.safeParse(TargetSchema, raw);
+  if (!parsed.success) throw new ConfigError(describeIssues(parsed.issues).map(toFlagName).join("; "));
+
+  const credentials = flags["credentials-file"] ? await readCredentialsFile(flags["credentials-file"], "--credentials-file") : undefined;
+  return { ...parsed.output, secret, credentials };
+}
+
+const FLAG_FOR_KEY: Record<string, string> = {
+  name: "--name",
+  repo: "--repo",
+  remote: "--remote (or the checkout's origin)",
+  refs: "--branch",
+  fetchTimeoutSeconds: "--fetch-timeout",
+};
+
+function toFlagName(problem: string): string {
+  const [key, ...rest] = problem.split(": ");
+  return key && FLAG_FOR_KEY[key] ? `${FLAG_FOR_KEY[key]}: ${rest.join(": ")}` : problem;
+}
+
+/** hooksd's own files never land inside the served tree unless asked for explicitly. */
+export function checkStateDir(stateDir: string, target: LoadedTarget, explicit: boolean): void {
+  const rel = relative(target.repo, stateDir);
+  const inside = rel === "" || (!rel.startsWith("..") && !rel.startsWith("/"));
+  if (inside && !explicit) {
+    throw new ConfigError(`the default state dir ${stateDir} is inside ${target.repo}; pass --state-dir to choose where hooksd keeps its files`);
+  }
+}

@@ -1,0 +1,56 @@
+import { fetchRef } from "../git/fetch.ts";
+import { basicAuth } from "../git/http-client.ts";
+import { initRepository, isCheckout, openRepository, readHeadCommit } from "../git/repository.ts";
+import { updateInPlace } from "../publish/in-place.ts";
+import type { LoadedTarget } from "../config/loaded-target.ts";
+import type { Phase } from "../state/history.ts";
+
+export interface DeployRequest {
+  ref: string;
+  /** The pushed commit; undefined deploys whatever the ref points to now. */
+  commit: string | undefined;
+}
+
+export interface DeployOutcome {
+  previous: string | undefined;
+  commit: string;
+  changedPaths: number;
+  bytesReceived: number;
+  timings: Partial<Record<Phase, number>>;
+}
+
+/**
+ * One deploy, top to bottom: open (or create) the checkout, fetch the pushed
+ * ref, and move the work tree to the pushed commit. Runs only from the
+ * target's queue, so it never races another deploy of the same target.
+ */
+export async function runDeploy(target: LoadedTarget, request: DeployRequest, onPhase?: (phase: Phase) => void): Promise<DeployOutcome> {
+  const timings: DeployOutcome["timings"] = {};
+  const timed = async <T>(phase: Phase, work: () => Promise<T>): Promise<T> => {
+    onPhase?.(phase);
+    const start = performance.now();
+    try {
+      return await work();
+    } finally {
+      timings[phase] = Math.round(performance.now() - start);
+    }
+  };
+
+  const repo = (await isCheckout(target.repo)) ? await openRepository(target.repo) : await initRepository(target.repo, target.remote);
+  const previous = await readHeadCommit(repo);
+
+  const fetched = await timed("fetch", () =>
+    fetchRef(repo, {
+      url: target.remote,
+      ref: request.ref,
+      commit: request.commit,
+      authorization: target.credentials && basicAuth(target.credentials.username, target.credentials.password.reveal()),
+      timeoutSeconds: target.fetchTimeoutSeconds,
+    }),
+  );
+
+  const { changed } = await timed("checkout", () =>
+    updateInPlace(repo, { from: previous, to: fetched.commit, ref: request.ref, force: target.force }),
+  );
+  return { previous, commit: fetched.commit, changedPaths: changed, bytesReceived: fetched.bytesReceived, timings };
+}

@@ -1,0 +1,87 @@
+import fs from "node:fs";
+import { lstat, mkdir, rename, rm, rmdir, symlink, unlink, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import git from "isomorphic-git";
+import { entryFromStats, type IndexEntry } from "./index-file.ts";
+import { ancestors } from "./local-changes.ts";
+import type { Repository } from "./repository.ts";
+import type { Change } from "./tree-diff.ts";
+import { forEachLimit } from "../util/for-each-limit.ts";
+
+const SYMLINK = 0o120000;
+const GITLINK = 0o160000;
+
+/**
+ * Writes `changes` into `dir`: deletions first, then emptied directories,
+ * then additions and modifications. Each file is written beside its final
+ * name and renamed into place, so a reader never sees a half-written file.
+ * Returns fresh index entries for every path written.
+ */
+export async function applyChanges(repo: Repository, dir: string, changes: Change[], options: { clearObstacles: boolean }): Promise<IndexEntry[]> {
+  const removals = changes.filter((c) => c.before && !c.after).map((c) => c.path);
+  await forEachLimit(removals, 16, (path) => unlink(join(dir, path)).catch(ignore("ENOENT")));
+  await pruneEmptyDirs(dir, removals);
+
+  const writes = changes.filter((c) => c.after);
+  const entries: IndexEntry[] = [];
+  await forEachLimit(writes, 16, async ({ path, after }) => {
+    const full = join(dir, path);
+    if (options.clearObstacles) await clearObstacles(dir, path);
+    await mkdir(dirname(full), { recursive: true });
+    await writeEntry(repo, full, after!.mode, after!.oid);
+    entries.push(entryFromStats(path, after!.oid, after!.mode, await lstat(full, { bigint: true })));
+  });
+  return entries;
+}
+
+async function writeEntry(repo: Repository, full: string, mode: number, oid: string): Promise<void> {
+  if (mode === GITLINK) {
+    // Like git without `submodule update`: an empty directory marks the submodule.
+    await mkdir(full, { recursive: true });
+    return;
+  }
+  const { blob } = await git.readBlob({ fs, gitdir: repo.gitdir, oid, cache: repo.cache });
+  const temp = join(dirname(full), `.hooksd-tmp-${process.pid}-${Math.random().toString(36).slice(2)}`);
+  try {
+    if (mode === SYMLINK) {
+      await symlink(Buffer.from(blob).toString(), temp);
+    } else {
+      // A new file: its mode is masked by the umask, as git's checkout does.
+      await writeFile(temp, blob, { mode: mode === 0o100755 ? 0o777 : 0o666 });
+    }
+    await rename(temp, full).catch(async (err: NodeJS.ErrnoException) => {
+      // rename() cannot replace a directory (a tracked directory turning into a file): it is empty by now.
+      if (err.code !== "EISDIR" && err.code !== "ENOTEMPTY" && err.code !== "EEXIST") throw err;
+      await rmdir(full);
+      await rename(temp, full);
+    });
+  } catch (err) {
+    await rm(temp, { force: true });
+    throw err;
+  }
+}
+
+/** Removes directories left empty by deletions, deepest first, stopping at one that is not empty. */
+async function pruneEmptyDirs(dir: string, removed: string[]): Promise<void> {
+  const dirs = new Set(removed.flatMap(ancestors));
+  const deepestFirst = [...dirs].sort((a, b) => b.split("/").length - a.split("/").length);
+  for (const d of deepestFirst) {
+    await rmdir(join(dir, d)).catch(ignore("ENOENT", "ENOTEMPTY", "EEXIST", "ENOTDIR"));
+  }
+}
+
+/** With --force: whatever untracked thing sits where a tracked path goes is removed. */
+async function clearObstacles(dir: string, path: string): Promise<void> {
+  for (const parent of ancestors(path)) {
+    const st = await lstat(join(dir, parent)).catch(() => undefined);
+    if (st && !st.isDirectory()) await rm(join(dir, parent), { force: true });
+  }
+  const st = await lstat(join(dir, path)).catch(() => undefined);
+  if (st?.isDirectory()) await rm(join(dir, path), { recursive: true, force: true });
+}
+
+function ignore(...codes: string[]) {
+  return (err: NodeJS.ErrnoException) => {
+    if (!err.code || !codes.includes(err.code)) throw err;
+  };
+}

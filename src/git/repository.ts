@@ -1,0 +1,69 @@
+import fs from "node:fs";
+import { mkdir, stat } from "node:fs/promises";
+import { join } from "node:path";
+import git from "isomorphic-git";
+import { GitError } from "./git-error.ts";
+
+/**
+ * A work tree with its .git directory, and the object cache isomorphic-git
+ * keeps between calls (packfile indexes), shared by every step of a deploy.
+ */
+export interface Repository {
+  dir: string;
+  gitdir: string;
+  cache: object;
+}
+
+export async function isCheckout(dir: string): Promise<boolean> {
+  return (await stat(join(dir, ".git")).catch(() => undefined))?.isDirectory() ?? false;
+}
+
+export async function openRepository(dir: string): Promise<Repository> {
+  if (!(await isCheckout(dir))) throw new GitError("NOT_A_CHECKOUT", `${dir} is not a git checkout (no .git directory)`);
+  return { dir, gitdir: join(dir, ".git"), cache: {} };
+}
+
+/** Creates DIR (and its parents) as an empty repository whose origin is `remote`. */
+export async function initRepository(dir: string, remote: string): Promise<Repository> {
+  await mkdir(dir, { recursive: true });
+  await git.init({ fs, dir, defaultBranch: "main" });
+  await git.addRemote({ fs, dir, remote: "origin", url: remote, force: true });
+  return openRepository(dir);
+}
+
+export async function readOriginUrl(dir: string): Promise<string | undefined> {
+  const url: unknown = await git.getConfig({ fs, dir, path: "remote.origin.url" });
+  return typeof url === "string" ? url : undefined;
+}
+
+export async function readCurrentBranch(dir: string): Promise<string | undefined> {
+  return (await git.currentBranch({ fs, dir, fullname: false, test: true })) ?? undefined;
+}
+
+/** The commit HEAD points to, or undefined in a repository with no commit yet. */
+export async function readHeadCommit(repo: Repository): Promise<string | undefined> {
+  return git.resolveRef({ fs, gitdir: repo.gitdir, ref: "HEAD" }).catch(() => undefined);
+}
+
+/**
+ * Points HEAD at the deployed commit the way `git checkout` would leave it:
+ * on the branch for a branch deploy, detached for a tag.
+ */
+export async function setHead(repo: Repository, ref: string, commit: string): Promise<void> {
+  const { gitdir } = repo;
+  if (ref.startsWith("refs/heads/")) {
+    await git.writeRef({ fs, gitdir, ref, value: commit, force: true });
+    await git.writeRef({ fs, gitdir, ref: "HEAD", value: ref, symbolic: true, force: true });
+  } else {
+    await git.writeRef({ fs, gitdir, ref: "HEAD", value: commit, force: true });
+  }
+}
+
+export async function readCommitTree(repo: Repository, oid: string): Promise<string> {
+  try {
+    const { commit } = await git.readCommit({ fs, gitdir: repo.gitdir, oid, cache: repo.cache });
+    return commit.tree;
+  } catch (cause) {
+    throw new GitError("COMMIT_NOT_FOUND", `commit ${oid} is not in the repository`, { cause });
+  }
+}

@@ -1,0 +1,75 @@
+import { stat } from "node:fs/promises";
+import { join } from "node:path";
+import { applyChanges } from "../git/checkout.ts";
+import { GitError } from "../git/git-error.ts";
+import { readIndex, writeIndex, type IndexEntry } from "../git/index-file.ts";
+import { findObstacles } from "../git/local-changes.ts";
+import { readCommitTree, setHead, type Repository } from "../git/repository.ts";
+import { diffTrees, type Change } from "../git/tree-diff.ts";
+
+export interface InPlaceUpdate {
+  from: string | undefined;
+  to: string;
+  ref: string;
+  /** Overwrite local modifications and untracked obstacles instead of failing. */
+  force: boolean;
+}
+
+export interface InPlaceResult {
+  changed: number;
+}
+
+/**
+ * Moves the checkout from `from` to `to` the way `git checkout` does: only
+ * changed paths are written, untracked and ignored files are left alone, and
+ * the index and HEAD end up as git would leave them, so `git status` is clean.
+ *
+ * Nothing is written until every obstacle is known. HEAD moves last: if the
+ * process dies half-way, HEAD still names the old commit and running the same
+ * deploy again converges, because files already equal to their target count
+ * as clean.
+ */
+export async function updateInPlace(repo: Repository, update: InPlaceUpdate): Promise<InPlaceResult> {
+  const [fromTree, toTree] = await Promise.all([
+    update.from ? readCommitTree(repo, update.from) : undefined,
+    readCommitTree(repo, update.to),
+  ]);
+  const changes = await diffTrees(repo, fromTree, toTree);
+  const index = new Map((await readIndex(repo.gitdir)).map((e) => [e.path, e]));
+  const indexMtime = (await stat(join(repo.gitdir, "index")).catch(() => undefined))?.mtimeMs ?? 0;
+
+  const obstacles = await findObstacles(repo.dir, index, changes, Math.floor(indexMtime / 1000));
+  if (!update.force) {
+    if (obstacles.modified.length) {
+      throw new GitError("LOCAL_CHANGES", `local changes to tracked files would be lost: ${list(obstacles.modified)} (commit or discard them, or deploy with --force)`);
+    }
+    if (obstacles.untracked.length) {
+      throw new GitError("UNTRACKED_CONFLICT", `untracked files would be overwritten: ${list(obstacles.untracked)} (move them away, or deploy with --force)`);
+    }
+  }
+
+  const restores = restoreMissing(obstacles.missing, changes, index);
+  const written = await applyChanges(repo, repo.dir, [...changes, ...restores], { clearObstacles: update.force });
+
+  for (const change of changes) if (!change.after) index.delete(change.path);
+  for (const entry of written) index.set(entry.path, entry);
+  await writeIndex(repo.gitdir, [...index.values()]);
+  await setHead(repo, update.ref, update.to);
+  return { changed: changes.length };
+}
+
+/** Tracked files deleted by hand that this deploy does not touch are written back. */
+function restoreMissing(missing: string[], changes: Change[], index: Map<string, IndexEntry>): Change[] {
+  const touched = new Set(changes.map((c) => c.path));
+  return missing
+    .filter((path) => !touched.has(path))
+    .map((path) => {
+      const entry = index.get(path)!;
+      return { path, before: undefined, after: { mode: entry.mode, oid: entry.oid } };
+    });
+}
+
+function list(paths: string[]): string {
+  const shown = paths.slice(0, 20).join(", ");
+  return paths.length > 20 ? `${shown} and ${paths.length - 20} more` : shown;
+}
