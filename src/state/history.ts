@@ -1,3 +1,4 @@
+import type { Database } from "bun:sqlite";
 import type { ProviderName } from "../providers/push-event.ts";
 
 export type DeployState = "queued" | "running" | "succeeded" | "failed" | "superseded";
@@ -23,15 +24,14 @@ export interface DeployRecord {
   timings: Partial<Record<Phase, number>>;
 }
 
-/**
- * Where deploy records live. Kept in memory for now; the same interface is
- * what a persistent store (bun:sqlite under the state dir) implements.
- */
+/** Where deploy records live: in sqlite under the state dir, or in memory for one-off runs and tests. */
 export interface History {
   add(record: DeployRecord): void;
   update(id: string, patch: Partial<DeployRecord>): DeployRecord;
   get(id: string): DeployRecord | undefined;
   latest(target: string): DeployRecord | undefined;
+  /** Newest first. */
+  list(options?: { target?: string | undefined; limit?: number | undefined }): DeployRecord[];
 }
 
 export function createMemoryHistory(limit = 1000): History {
@@ -53,5 +53,46 @@ export function createMemoryHistory(limit = 1000): History {
       for (const record of records.values()) if (record.target === target) found = record;
       return found;
     },
+    list({ target, limit = 100 } = {}) {
+      return [...records.values()]
+        .filter((r) => target === undefined || r.target === target)
+        .reverse()
+        .slice(0, limit);
+    },
+  };
+}
+
+/** Records survive restarts; the newest `keep` per target are kept. */
+export function createSqliteHistory(db: Database, keep = 1000): History {
+  db.run(`CREATE TABLE IF NOT EXISTS deploys (
+    id TEXT PRIMARY KEY,
+    target TEXT NOT NULL,
+    record TEXT NOT NULL
+  )`);
+  db.run("CREATE INDEX IF NOT EXISTS deploys_by_target ON deploys (target, id)");
+  const insert = db.prepare("INSERT INTO deploys (id, target, record) VALUES ($id, $target, $record)");
+  const replace = db.prepare("UPDATE deploys SET record = $record WHERE id = $id");
+  const byId = db.prepare<{ record: string }, { id: string }>("SELECT record FROM deploys WHERE id = $id");
+  const newest = db.prepare<{ record: string }, { target: string | null; limit: number }>(
+    "SELECT record FROM deploys WHERE $target IS NULL OR target = $target ORDER BY id DESC LIMIT $limit",
+  );
+  const prune = db.prepare(
+    "DELETE FROM deploys WHERE target = $target AND id NOT IN (SELECT id FROM deploys WHERE target = $target ORDER BY id DESC LIMIT $keep)",
+  );
+  const parse = (row: { record: string } | null) => (row ? (JSON.parse(row.record) as DeployRecord) : undefined);
+
+  return {
+    add(record) {
+      insert.run({ id: record.id, target: record.target, record: JSON.stringify(record) });
+      prune.run({ target: record.target, keep });
+    },
+    update(id, patch) {
+      const record = { ...parse(byId.get({ id }))!, ...patch };
+      replace.run({ id, record: JSON.stringify(record) });
+      return record;
+    },
+    get: (id) => parse(byId.get({ id })),
+    latest: (target) => parse(newest.get({ target, limit: 1 })),
+    list: ({ target, limit = 100 } = {}) => newest.all({ target: target ?? null, limit }).map((row) => parse(row)!),
   };
 }
