@@ -1,6 +1,7 @@
 #!/usr/bin/env bun
 import pkg from "../package.json" with { type: "json" };
 import { deploy } from "./cli/deploy.ts";
+import { rollback } from "./cli/rollback.ts";
 import { serve } from "./cli/serve.ts";
 import { ConfigError } from "./config/config-error.ts";
 
@@ -9,6 +10,8 @@ const USAGE = `hooksd ${pkg.version}: deploys a site when its forge sends a push
 Usage:
   hooksd serve  --repo DIR [options]   receive webhooks and deploy in the background
   hooksd deploy --repo DIR [options]   deploy the branch's current tip now, once
+  hooksd rollback --repo DIR [--to ID] [--state-dir DIR] [--name NAME]
+                                       switch DIR/current back to the previous (or named) release
   hooksd --help | --version
 
 Target options (serve and deploy):
@@ -20,6 +23,15 @@ Target options (serve and deploy):
   --force                  overwrite local changes to tracked files instead of failing
   --fetch-timeout SECONDS  give up on a stalled remote (default 600)
   --state-dir DIR          where hooksd keeps its files (default: $STATE_DIRECTORY or ~/.local/state/hooksd)
+  --strategy in-place|atomic
+                           in-place: update DIR's checkout (default for a checkout); atomic: DIR/releases/<id>
+                           plus a DIR/current symlink switched atomically (default for such a layout)
+  --keep N                 atomic: releases kept (default 5; the current and previous are never pruned)
+  --hooks-dir DIR          lifecycle hooks: post-checkout, pre-deploy, post-deploy, deploy-failed
+  --repo-hooks PATH        also run hooks committed in the deployed tree under PATH (e.g. .hooksd)
+  --hook-timeout SECONDS   kill a hook's process group after this long (default 600)
+  --health-url URL         atomic: switch back unless URL answers 2xx after publishing
+  --health-timeout SECONDS how long the health URL has (default 30)
 
 Serve options:
   --listen HOST:PORT       where to listen (default 127.0.0.1:8000)
@@ -29,7 +41,7 @@ Serve options:
 Exit status: 0 success, 1 a failed deploy, 2 a usage or configuration error.
 `;
 
-const commands: Record<string, (argv: string[]) => Promise<number>> = { serve, deploy };
+const commands: Record<string, (argv: string[]) => Promise<number>> = { serve, deploy, rollback };
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;

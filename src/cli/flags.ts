@@ -11,6 +11,13 @@ export const targetFlags = {
   "credentials-file": { type: "string" },
   "fetch-timeout": { type: "string" },
   force: { type: "boolean" },
+  strategy: { type: "string" },
+  keep: { type: "string" },
+  "hooks-dir": { type: "string" },
+  "repo-hooks": { type: "string" },
+  "hook-timeout": { type: "string" },
+  "health-url": { type: "string" },
+  "health-timeout": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 

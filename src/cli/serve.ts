@@ -8,7 +8,8 @@ import { defaultStateDir } from "../config/state-dir.ts";
 import { createDeployer } from "../deploy/deployer.ts";
 import { createApp, MAX_BODY_BYTES } from "../http/app.ts";
 import { createLogger } from "../log.ts";
-import { createMemoryHistory } from "../state/history.ts";
+import { openDatabase } from "../state/database.ts";
+import { createSqliteHistory } from "../state/history.ts";
 import { parseFlags, serveFlags, type ServeFlags } from "./flags.ts";
 import { parseListen } from "./listen.ts";
 
@@ -26,7 +27,8 @@ export async function serve(argv: string[]): Promise<number> {
 
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
   const log = createLogger();
-  const deployer = createDeployer({ targets: [target], history: createMemoryHistory(), log });
+  // In sqlite, so that `hooksd rollback` (another process) records into the same history.
+  const deployer = createDeployer({ targets: [target], history: createSqliteHistory(openDatabase(stateDir)), log });
   const app = createApp({ target, deployer, log });
   const server = Bun.serve({
     hostname: listen.host,

@@ -1,8 +1,9 @@
-import { readdir } from "node:fs/promises";
-import { basename, relative, resolve } from "node:path";
+import { readdir, stat } from "node:fs/promises";
+import { basename, join, relative, resolve } from "node:path";
 import * as v from "valibot";
 import type { TargetFlags } from "../cli/flags.ts";
 import { isCheckout, readCurrentBranch, readOriginUrl } from "../git/repository.ts";
+import { isReleaseLayout, releaseLayout } from "../publish/release-layout.ts";
 import { ConfigError } from "./config-error.ts";
 import type { LoadedTarget } from "./loaded-target.ts";
 import { readCredentialsFile } from "./read-secrets.ts";
@@ -17,19 +18,30 @@ export async function loadTargetFromFlags(flags: TargetFlags, secret: Secret | u
   if (!flags.repo) throw new ConfigError("--repo is required: the checkout to deploy into");
   const repo = resolve(flags.repo);
   const checkout = await isCheckout(repo);
+  const releases = await isReleaseLayout(repo);
+  // An existing layout decides the default strategy; a new directory gets in-place unless asked.
+  const strategy = flags.strategy ?? (releases ? "atomic" : "in-place");
+  if (strategy === "atomic" && checkout) {
+    throw new ConfigError(`--strategy atomic: ${repo} is a git checkout deployed in place; give atomic releases a new or empty directory (or keep --strategy in-place)`);
+  }
+  if (strategy === "in-place" && releases) {
+    throw new ConfigError(`--strategy in-place: ${repo} holds atomic releases (releases/, current); use --strategy atomic`);
+  }
+  // Where the remote and branch are remembered: the checkout's .git, or the releases' object store.
+  const gitdir = checkout ? join(repo, ".git") : releases ? releaseLayout(repo).gitdir : undefined;
 
-  if (!checkout) {
+  if (!gitdir) {
     if (!flags.remote) throw new ConfigError(`--repo: ${repo} is not a git checkout (pass --remote URL to create it with a first deploy)`);
     const entries = await readdir(repo).catch(() => []);
     if (entries.length > 0) throw new ConfigError(`--repo: ${repo} is neither a git checkout nor empty; refusing to deploy over it`);
   }
 
-  const remote = flags.remote ?? (await readOriginUrl(repo));
+  const remote = flags.remote ?? (gitdir ? await readOriginUrl(repo, gitdir) : undefined);
   if (!remote) throw new ConfigError(`--repo: ${repo} has no 'origin' remote (pass --remote URL)`);
 
-  const branch = flags.branch ?? (checkout ? await readCurrentBranch(repo) : undefined);
+  const branch = flags.branch ?? (gitdir ? await readCurrentBranch(repo, gitdir) : undefined);
   if (!branch) {
-    throw new ConfigError(checkout ? `--repo: ${repo} has a detached HEAD (pass --branch NAME)` : "--branch is required when --repo is not a checkout yet");
+    throw new ConfigError(gitdir ? `--repo: ${repo} has a detached HEAD (pass --branch NAME)` : "--branch is required when --repo is not a checkout yet");
   }
 
   const raw = {
@@ -37,14 +49,31 @@ export async function loadTargetFromFlags(flags: TargetFlags, secret: Secret | u
     repo,
     remote,
     refs: branch === "*" ? "refs/heads/*" : `refs/heads/${branch}`,
+    strategy,
     force: flags.force ?? false,
-    fetchTimeoutSeconds: flags["fetch-timeout"] === undefined ? undefined : Number(flags["fetch-timeout"]),
+    fetchTimeoutSeconds: number(flags["fetch-timeout"]),
+    keep: number(flags.keep),
+    hooksDir: flags["hooks-dir"] === undefined ? undefined : resolve(flags["hooks-dir"]),
+    repoHooks: flags["repo-hooks"],
+    hookTimeoutSeconds: number(flags["hook-timeout"]),
+    healthUrl: flags["health-url"],
+    healthTimeoutSeconds: number(flags["health-timeout"]),
   };
   const parsed = v.safeParse(TargetSchema, raw);
   if (!parsed.success) throw new ConfigError(describeIssues(parsed.issues).map(toFlagName).join("; "));
 
+  const hooksDir = parsed.output.hooksDir;
+  if (hooksDir !== undefined && !(await stat(hooksDir).catch(() => undefined))?.isDirectory()) {
+    throw new ConfigError(`--hooks-dir: ${hooksDir} is not a directory`);
+  }
+
   const credentials = flags["credentials-file"] ? await readCredentialsFile(flags["credentials-file"], "--credentials-file") : undefined;
   return { ...parsed.output, secret, credentials };
+}
+
+/** A numeric flag's value; anything unparsable becomes NaN for the schema to reject by name. */
+function number(value: string | undefined): number | undefined {
+  return value === undefined ? undefined : value.trim() === "" ? Number.NaN : Number(value);
 }
 
 const FLAG_FOR_KEY: Record<string, string> = {
@@ -52,7 +81,14 @@ const FLAG_FOR_KEY: Record<string, string> = {
   repo: "--repo",
   remote: "--remote (or the checkout's origin)",
   refs: "--branch",
+  strategy: "--strategy",
   fetchTimeoutSeconds: "--fetch-timeout",
+  keep: "--keep",
+  hooksDir: "--hooks-dir",
+  repoHooks: "--repo-hooks",
+  hookTimeoutSeconds: "--hook-timeout",
+  healthUrl: "--health-url",
+  healthTimeoutSeconds: "--health-timeout",
 };
 
 function toFlagName(problem: string): string {
@@ -61,7 +97,7 @@ function toFlagName(problem: string): string {
 }
 
 /** hooksd's own files never land inside the served tree unless asked for explicitly. */
-export function checkStateDir(stateDir: string, target: LoadedTarget, explicit: boolean): void {
+export function checkStateDir(stateDir: string, target: Pick<LoadedTarget, "repo">, explicit: boolean): void {
   const rel = relative(target.repo, stateDir);
   const inside = rel === "" || (!rel.startsWith("..") && !rel.startsWith("/"));
   if (inside && !explicit) {

@@ -26,16 +26,48 @@ export const TargetName = v.pipe(
   v.regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, "must be 1-64 letters, digits, '.', '_' or '-'"),
 );
 
-export const TargetSchema = v.object({
-  name: TargetName,
-  repo: AbsolutePath,
-  remote: RemoteUrl,
-  refs: RefPattern,
-  strategy: v.optional(v.picklist(["in-place"]), "in-place"),
-  /** Overwrite local modifications to tracked files instead of failing the deploy. */
-  force: v.optional(v.boolean(), false),
-  fetchTimeoutSeconds: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 600),
-});
+/** A path inside the deployed tree, e.g. ".hooksd" (where committed hooks live). */
+const TreePath = v.pipe(
+  v.string(),
+  v.nonEmpty("must not be empty"),
+  v.check((p) => !isAbsolute(p) && !p.split("/").some((part) => part === ".." || part === ".git"), "must be a path inside the tree (relative, no '..' or .git)"),
+);
+
+const HealthUrl = v.pipe(
+  v.string(),
+  v.url("must be a URL"),
+  v.check((url) => /^https?:\/\//i.test(url), "must be an http:// or https:// URL"),
+);
+
+const Seconds = v.pipe(v.number(), v.integer(), v.minValue(1));
+
+export const TargetSchema = v.pipe(
+  v.object({
+    name: TargetName,
+    repo: AbsolutePath,
+    remote: RemoteUrl,
+    refs: RefPattern,
+    /** in-place: move DIR's checkout; atomic: DIR/releases/<id> plus a DIR/current symlink switched by rename. */
+    strategy: v.optional(v.picklist(["in-place", "atomic"]), "in-place"),
+    /** Overwrite local modifications to tracked files instead of failing the deploy. */
+    force: v.optional(v.boolean(), false),
+    fetchTimeoutSeconds: v.optional(Seconds, 600),
+    /** Releases kept by the atomic strategy; the current and previous ones are never pruned. */
+    keep: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 5),
+    /** Executable lifecycle hooks (post-checkout, pre-deploy, post-deploy, deploy-failed). */
+    hooksDir: v.optional(AbsolutePath),
+    /** Also run hooks committed in the deployed tree under this path. */
+    repoHooks: v.optional(TreePath),
+    hookTimeoutSeconds: v.optional(Seconds, 600),
+    /** Requested after an atomic switch; no 2xx in time switches back. */
+    healthUrl: v.optional(HealthUrl),
+    healthTimeoutSeconds: v.optional(Seconds, 30),
+  }),
+  v.forward(
+    v.check((t) => t.healthUrl === undefined || t.strategy === "atomic", "needs the atomic strategy (there is no previous release to switch back to in place)"),
+    ["healthUrl"],
+  ),
+);
 export type Target = v.InferOutput<typeof TargetSchema>;
 
 export const ListenSchema = v.object({

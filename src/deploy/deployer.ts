@@ -1,7 +1,10 @@
 import { createCoalescingQueue, type CoalescingQueue } from "./coalescing-queue.ts";
 import { newDeployId } from "./deploy-id.ts";
+import { DeployFailure } from "./deploy-failure.ts";
 import { runDeploy, type DeployRequest } from "./pipeline.ts";
 import { isCheckout, openRepository, readHeadCommit } from "../git/repository.ts";
+import { isReleaseLayout, releaseLayout } from "../publish/release-layout.ts";
+import { readCurrentRelease } from "../publish/releases.ts";
 import type { LoadedTarget } from "../config/loaded-target.ts";
 import type { Logger } from "../log.ts";
 import type { ProviderName } from "../providers/push-event.ts";
@@ -47,12 +50,14 @@ export function createDeployer(options: { targets: LoadedTarget[]; history: Hist
     history.update(record.id, { state: "running", startedAt: new Date().toISOString() });
     log.info("deploy started", { deploy: record.id, target: target.name, ref: record.ref, commit: record.commit });
     try {
-      const outcome = await runDeploy(target, record);
+      const outcome = await runDeploy(target, record, { id: record.id, log });
       history.update(record.id, {
         state: "succeeded",
         commit: outcome.commit,
         previous: outcome.previous,
         timings: outcome.timings,
+        release: outcome.release,
+        hooks: outcome.hooks,
         finishedAt: new Date().toISOString(),
       });
       log.info("deploy succeeded", {
@@ -61,14 +66,17 @@ export function createDeployer(options: { targets: LoadedTarget[]; history: Hist
         previous: outcome.previous,
         commit: outcome.commit,
         changedPaths: outcome.changedPaths,
+        release: outcome.release,
+        reusedFiles: outcome.reusedFiles,
         bytesReceived: outcome.bytesReceived,
         timings: outcome.timings,
       });
     } catch (err) {
       const error = err instanceof Error ? err.message : String(err);
       const code = (err as { code?: unknown }).code;
-      history.update(record.id, { state: "failed", error, finishedAt: new Date().toISOString() });
-      log.error("deploy failed", { deploy: record.id, target: target.name, code, error });
+      const failure = err instanceof DeployFailure ? err : undefined;
+      history.update(record.id, { state: failure?.state ?? "failed", error, hooks: failure?.hooks, finishedAt: new Date().toISOString() });
+      log.error(failure?.state === "rolled back" ? "deploy rolled back" : "deploy failed", { deploy: record.id, target: target.name, code, error });
     }
   }
 
@@ -118,6 +126,7 @@ export function createDeployer(options: { targets: LoadedTarget[]; history: Hist
 }
 
 async function deployedCommit(dir: string): Promise<string | undefined> {
+  if (await isReleaseLayout(dir)) return (await readCurrentRelease(releaseLayout(dir)))?.commit;
   if (!(await isCheckout(dir))) return undefined;
   return readHeadCommit(await openRepository(dir));
 }

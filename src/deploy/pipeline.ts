@@ -1,8 +1,20 @@
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
 import { fetchRef } from "../git/fetch.ts";
 import { basicAuth } from "../git/http-client.ts";
-import { initRepository, isCheckout, openRepository, readHeadCommit } from "../git/repository.ts";
+import { initRepository, initStore, isCheckout, openRepository, readHeadCommit, setHead, type Repository } from "../git/repository.ts";
+import { hookEnvironment } from "../hooks/hook-env.ts";
+import { createHookRunner } from "../hooks/hook-runner.ts";
+import type { HookRun } from "../hooks/run-hook.ts";
 import { updateInPlace } from "../publish/in-place.ts";
+import { materializeRelease } from "../publish/materialize-release.ts";
+import { LOCK_WAIT_MS, publishRelease } from "../publish/publish-release.ts";
+import { isReleaseLayout, releaseLayout, type ReleaseLayout } from "../publish/release-layout.ts";
+import { readCurrentRelease, releaseDir, removeRelease } from "../publish/releases.ts";
+import { withTargetLock } from "../publish/target-lock.ts";
+import { DeployFailure } from "./deploy-failure.ts";
 import type { LoadedTarget } from "../config/loaded-target.ts";
+import type { Logger } from "../log.ts";
 import type { Phase } from "../state/history.ts";
 
 export interface DeployRequest {
@@ -11,23 +23,45 @@ export interface DeployRequest {
   commit: string | undefined;
 }
 
+export interface DeployContext {
+  /** The deploy's id; the atomic strategy names the release after it. */
+  id: string;
+  log: Logger;
+  onPhase?: (phase: Phase) => void;
+}
+
 export interface DeployOutcome {
   previous: string | undefined;
   commit: string;
   changedPaths: number;
   bytesReceived: number;
   timings: Partial<Record<Phase, number>>;
+  /** atomic: the release now serving, and how many of its files were copied from the previous one. */
+  release: string | undefined;
+  reusedFiles: number | undefined;
+  hooks: HookRun[];
 }
 
+/** What git passes for "no commit" (post-checkout's first argument on a clone). */
+const NO_COMMIT = "0".repeat(40);
+
 /**
- * One deploy, top to bottom: open (or create) the checkout, fetch the pushed
- * ref, and move the work tree to the pushed commit. Runs only from the
- * target's queue, so it never races another deploy of the same target.
+ * One deploy, top to bottom: open (or create) the target, fetch the pushed
+ * ref, write the new tree, run post-checkout and pre-deploy, publish under
+ * the target lock, run post-deploy. Any failure runs deploy-failed and
+ * becomes a DeployFailure. Runs only from the target's queue, so it never
+ * races another deploy of the same target in this process; the lock covers
+ * publishing against `hooksd rollback` and other processes.
+ *
+ * in-place: the tree is written by publishing itself, so pre-deploy runs in
+ * DIR before the update and post-checkout after it.
+ * atomic: the tree is a new release beside the serving one; both hooks run
+ * in it before `current` switches, so a failing pre-deploy publishes nothing.
  */
-export async function runDeploy(target: LoadedTarget, request: DeployRequest, onPhase?: (phase: Phase) => void): Promise<DeployOutcome> {
+export async function runDeploy(target: LoadedTarget, request: DeployRequest, context: DeployContext): Promise<DeployOutcome> {
   const timings: DeployOutcome["timings"] = {};
   const timed = async <T>(phase: Phase, work: () => Promise<T>): Promise<T> => {
-    onPhase?.(phase);
+    context.onPhase?.(phase);
     const start = performance.now();
     try {
       return await work();
@@ -36,21 +70,95 @@ export async function runDeploy(target: LoadedTarget, request: DeployRequest, on
     }
   };
 
-  const repo = (await isCheckout(target.repo)) ? await openRepository(target.repo) : await initRepository(target.repo, target.remote);
-  const previous = await readHeadCommit(repo);
+  const atomic = target.strategy === "atomic";
+  const layout = releaseLayout(target.repo);
+  const repo = atomic ? await openStore(target, layout) : await openCheckout(target);
+  const base = atomic ? await readCurrentRelease(layout) : undefined;
+  const previous = atomic ? base?.commit : await readHeadCommit(repo);
+  const newTree = atomic ? releaseDir(layout, context.id) : target.repo;
 
-  const fetched = await timed("fetch", () =>
-    fetchRef(repo, {
-      url: target.remote,
-      ref: request.ref,
-      commit: request.commit,
-      authorization: target.credentials && basicAuth(target.credentials.username, target.credentials.password.reveal()),
-      timeoutSeconds: target.fetchTimeoutSeconds,
-    }),
-  );
+  const vars: Record<string, string> = {
+    HOOKSD_TARGET: target.name,
+    HOOKSD_REF: request.ref,
+    HOOKSD_OLD_COMMIT: previous ?? NO_COMMIT,
+    HOOKSD_NEW_COMMIT: request.commit ?? "",
+    HOOKSD_RELEASE_DIR: newTree,
+    HOOKSD_DEPLOY_ID: context.id,
+  };
+  const hooks = createHookRunner({
+    hooksDir: target.hooksDir,
+    repoHooks: target.repoHooks,
+    workDir: join(atomic ? layout.privateDir : join(repo.gitdir, "hooksd"), `hooks-${context.id}`),
+    timeoutSeconds: target.hookTimeoutSeconds,
+    env: hookEnvironment(process.env, [target.secret, target.credentials?.password], {}),
+    log: context.log,
+  });
 
-  const { changed } = await timed("checkout", () =>
-    updateInPlace(repo, { from: previous, to: fetched.commit, ref: request.ref, force: target.force }),
-  );
-  return { previous, commit: fetched.commit, changedPaths: changed, bytesReceived: fetched.bytesReceived, timings };
+  let release: string | undefined;
+  let published = false;
+  try {
+    const fetched = await timed("fetch", () =>
+      fetchRef(repo, {
+        url: target.remote,
+        ref: request.ref,
+        commit: request.commit,
+        authorization: target.credentials && basicAuth(target.credentials.username, target.credentials.password.reveal()),
+        timeoutSeconds: target.fetchTimeoutSeconds,
+      }),
+    );
+    vars.HOOKSD_NEW_COMMIT = fetched.commit;
+    await hooks.addRepoHooks(repo, fetched.commit);
+    // As git gives them to post-checkout, and to pre-receive / post-receive on stdin.
+    const checkoutArgs = [vars.HOOKSD_OLD_COMMIT!, fetched.commit, "1"];
+    const refLine = `${vars.HOOKSD_OLD_COMMIT} ${fetched.commit} ${request.ref}\n`;
+
+    let changedPaths: number;
+    let reusedFiles: number | undefined;
+    if (atomic) {
+      const made = await timed("checkout", () => materializeRelease(repo, layout, { id: context.id, commit: fetched.commit, ref: request.ref }, base));
+      release = made.release.id;
+      changedPaths = made.written;
+      reusedFiles = made.reused;
+      await hooks.run("post-checkout", { cwd: newTree, args: checkoutArgs, env: vars });
+      await hooks.run("pre-deploy", { cwd: newTree, stdin: refLine, env: vars, mustSucceed: true });
+      await timed("publish", () => publishRelease(layout, made.release.id, target));
+      published = true;
+      // The store's HEAD is what the next fetch offers as "have".
+      await setHead(repo, request.ref, fetched.commit);
+    } else {
+      await hooks.run("pre-deploy", { cwd: target.repo, stdin: refLine, env: vars, mustSucceed: true });
+      const lock = join(repo.gitdir, "hooksd.lock");
+      const updated = await timed("checkout", () =>
+        withTargetLock(lock, { timeoutMs: LOCK_WAIT_MS, purpose: `deploy ${context.id}` }, () =>
+          updateInPlace(repo, { from: previous, to: fetched.commit, ref: request.ref, force: target.force }),
+        ),
+      );
+      published = true;
+      changedPaths = updated.changed;
+      await hooks.run("post-checkout", { cwd: target.repo, args: checkoutArgs, env: vars });
+    }
+    await hooks.run("post-deploy", { cwd: newTree, stdin: refLine, env: vars });
+    return { previous, commit: fetched.commit, changedPaths, bytesReceived: fetched.bytesReceived, timings, release, reusedFiles, hooks: hooks.runs };
+  } catch (err) {
+    const rolledBack = (err as { code?: unknown }).code === "HEALTH_CHECK_FAILED";
+    const message = err instanceof Error ? err.message : String(err);
+    await hooks.run("deploy-failed", { cwd: target.repo, env: { ...vars, HOOKSD_ERROR: message } }).catch(() => []);
+    // An unpublished (or switched-back) release is never served: it goes, so rollback cannot pick it.
+    if (release !== undefined && !published) await removeRelease(layout, release);
+    throw new DeployFailure(err, rolledBack ? "rolled back" : "failed", hooks.runs, release);
+  } finally {
+    await hooks.cleanup();
+  }
+}
+
+async function openCheckout(target: LoadedTarget): Promise<Repository> {
+  return (await isCheckout(target.repo)) ? openRepository(target.repo) : initRepository(target.repo, target.remote);
+}
+
+/** The atomic strategy's object store, outside every release (see release-layout.ts). */
+async function openStore(target: LoadedTarget, layout: ReleaseLayout): Promise<Repository> {
+  if (await isReleaseLayout(target.repo)) return { dir: target.repo, gitdir: layout.gitdir, cache: {} };
+  const repo = await initStore(target.repo, layout.gitdir, target.remote);
+  await mkdir(layout.releases, { recursive: true });
+  return repo;
 }

@@ -1,5 +1,5 @@
-import fs from "node:fs";
-import { lstat, mkdir, rename, rm, rmdir, symlink, unlink, writeFile } from "node:fs/promises";
+import fs, { constants } from "node:fs";
+import { copyFile, lstat, mkdir, rename, rm, rmdir, symlink, unlink, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import git from "isomorphic-git";
 import { entryFromStats, type IndexEntry } from "./index-file.ts";
@@ -16,38 +16,51 @@ const GITLINK = 0o160000;
  * then additions and modifications. Each file is written beside its final
  * name and renamed into place, so a reader never sees a half-written file.
  * Returns fresh index entries for every path written.
+ *
+ * `reuseFrom` may name an existing file with the wanted content (the same path
+ * in the previous release): it is copied with FICLONE — a reflink where the
+ * file system has them, a kernel-side copy otherwise — instead of inflating
+ * the blob. Never a hard link: writing into one release must not change another.
  */
-export async function applyChanges(repo: Repository, dir: string, changes: Change[], options: { clearObstacles: boolean }): Promise<IndexEntry[]> {
+export async function applyChanges(
+  repo: Repository,
+  dir: string,
+  changes: Change[],
+  options: { clearObstacles: boolean; reuseFrom?: (change: Change) => Promise<string | undefined> },
+): Promise<IndexEntry[]> {
   const removals = changes.filter((c) => c.before && !c.after).map((c) => c.path);
   await forEachLimit(removals, 16, (path) => unlink(join(dir, path)).catch(ignore("ENOENT")));
   await pruneEmptyDirs(dir, removals);
 
   const writes = changes.filter((c) => c.after);
   const entries: IndexEntry[] = [];
-  await forEachLimit(writes, 16, async ({ path, after }) => {
+  await forEachLimit(writes, 16, async (change) => {
+    const { path, after } = change;
     const full = join(dir, path);
     if (options.clearObstacles) await clearObstacles(dir, path);
     await mkdir(dirname(full), { recursive: true });
-    await writeEntry(repo, full, after!.mode, after!.oid);
+    await writeEntry(repo, full, after!.mode, after!.oid, await options.reuseFrom?.(change));
     entries.push(entryFromStats(path, after!.oid, after!.mode, await lstat(full, { bigint: true })));
   });
   return entries;
 }
 
-async function writeEntry(repo: Repository, full: string, mode: number, oid: string): Promise<void> {
+async function writeEntry(repo: Repository, full: string, mode: number, oid: string, source: string | undefined): Promise<void> {
   if (mode === GITLINK) {
     // Like git without `submodule update`: an empty directory marks the submodule.
     await mkdir(full, { recursive: true });
     return;
   }
-  const { blob } = await git.readBlob({ fs, gitdir: repo.gitdir, oid, cache: repo.cache });
   const temp = join(dirname(full), `.hooksd-tmp-${process.pid}-${Math.random().toString(36).slice(2)}`);
   try {
-    if (mode === SYMLINK) {
-      await symlink(Buffer.from(blob).toString(), temp);
+    if (source !== undefined) {
+      // copyFile keeps the source's permission bits, which already match `mode`.
+      await copyFile(source, temp, constants.COPYFILE_FICLONE);
+    } else if (mode === SYMLINK) {
+      await symlink(Buffer.from(await readBlob(repo, oid)).toString(), temp);
     } else {
       // A new file: its mode is masked by the umask, as git's checkout does.
-      await writeFile(temp, blob, { mode: mode === 0o100755 ? 0o777 : 0o666 });
+      await writeFile(temp, await readBlob(repo, oid), { mode: mode === 0o100755 ? 0o777 : 0o666 });
     }
     await rename(temp, full).catch(async (err: NodeJS.ErrnoException) => {
       // rename() cannot replace a directory (a tracked directory turning into a file): it is empty by now.
@@ -59,6 +72,10 @@ async function writeEntry(repo: Repository, full: string, mode: number, oid: str
     await rm(temp, { force: true });
     throw err;
   }
+}
+
+async function readBlob(repo: Repository, oid: string): Promise<Uint8Array> {
+  return (await git.readBlob({ fs, gitdir: repo.gitdir, oid, cache: repo.cache })).blob;
 }
 
 /** Removes directories left empty by deletions, deepest first, stopping at one that is not empty. */

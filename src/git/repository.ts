@@ -31,13 +31,24 @@ export async function initRepository(dir: string, remote: string): Promise<Repos
   return openRepository(dir);
 }
 
-export async function readOriginUrl(dir: string): Promise<string | undefined> {
-  const url: unknown = await git.getConfig({ fs, dir, path: "remote.origin.url" });
+/**
+ * A git directory without a work tree (the atomic strategy's object store);
+ * `dir` is the target directory the releases live in.
+ */
+export async function initStore(dir: string, gitdir: string, remote: string): Promise<Repository> {
+  await mkdir(gitdir, { recursive: true });
+  await git.init({ fs, dir: gitdir, bare: true, defaultBranch: "main" });
+  await git.addRemote({ fs, gitdir, remote: "origin", url: remote, force: true });
+  return { dir, gitdir, cache: {} };
+}
+
+export async function readOriginUrl(dir: string, gitdir = join(dir, ".git")): Promise<string | undefined> {
+  const url: unknown = await git.getConfig({ fs, gitdir, path: "remote.origin.url" });
   return typeof url === "string" ? url : undefined;
 }
 
-export async function readCurrentBranch(dir: string): Promise<string | undefined> {
-  return (await git.currentBranch({ fs, dir, fullname: false, test: true })) ?? undefined;
+export async function readCurrentBranch(dir: string, gitdir = join(dir, ".git")): Promise<string | undefined> {
+  return (await git.currentBranch({ fs, gitdir, fullname: false, test: true })) ?? undefined;
 }
 
 /** The commit HEAD points to, or undefined in a repository with no commit yet. */

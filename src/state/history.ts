@@ -1,9 +1,11 @@
 import type { Database } from "bun:sqlite";
+import type { HookRun } from "../hooks/run-hook.ts";
 import type { ProviderName } from "../providers/push-event.ts";
 
-export type DeployState = "queued" | "running" | "succeeded" | "failed" | "superseded";
+/** "rolled back": published, then switched back because the health check failed. */
+export type DeployState = "queued" | "running" | "succeeded" | "failed" | "superseded" | "rolled back";
 
-export type Phase = "fetch" | "checkout";
+export type Phase = "fetch" | "checkout" | "publish";
 
 export interface DeployRecord {
   id: string;
@@ -22,6 +24,12 @@ export interface DeployRecord {
   finishedAt: string | undefined;
   /** Milliseconds per phase. */
   timings: Partial<Record<Phase, number>>;
+  /** A `hooksd rollback` rather than a deploy (absent: a deploy). */
+  kind?: "deploy" | "rollback";
+  /** The atomic strategy's release this record made or switched to. */
+  release?: string | undefined;
+  /** Every hook run, each with its bounded output. */
+  hooks?: HookRun[];
 }
 
 /** Where deploy records live: in sqlite under the state dir, or in memory for one-off runs and tests. */

@@ -1,0 +1,48 @@
+/**
+ * A served remote plus a target for it, deployed through the real pipeline.
+ * Tests only: the remote is native git behind `git http-backend`.
+ */
+import * as v from "valibot";
+import { join } from "node:path";
+import { TargetSchema } from "../../src/config/schema.ts";
+import type { LoadedTarget } from "../../src/config/loaded-target.ts";
+import type { Secret } from "../../src/config/secret.ts";
+import type { Credentials } from "../../src/config/secret.ts";
+import { newDeployId } from "../../src/deploy/deploy-id.ts";
+import { runDeploy, type DeployOutcome } from "../../src/deploy/pipeline.ts";
+import { createLogger } from "../../src/log.ts";
+import { createRemote, makeTempDir } from "./git-fixture.ts";
+import { startGitServer, type GitServer } from "./git-server.ts";
+
+export interface Site {
+  server: GitServer;
+  bare: string;
+  work: string;
+  url: string;
+  /** A fresh directory to deploy into (does not exist yet). */
+  dir: string;
+}
+
+export async function createSite(prefix: string): Promise<Site> {
+  const root = await makeTempDir(`${prefix}-remote`);
+  const { bare, work } = await createRemote(root, "site.git");
+  const server = await startGitServer({ root });
+  const dir = join(await makeTempDir(`${prefix}-target`), "site");
+  return { server, bare, work, url: server.url("site.git"), dir };
+}
+
+/** A target as the command line would build it, validated by the real schema. */
+export function makeTarget(site: Site, overrides: Record<string, unknown> = {}, secrets: { secret?: Secret; credentials?: Credentials } = {}): LoadedTarget {
+  const parsed = v.parse(TargetSchema, { name: "site", repo: site.dir, remote: site.url, refs: "refs/heads/main", strategy: "atomic", ...overrides });
+  return { ...parsed, secret: secrets.secret, credentials: secrets.credentials };
+}
+
+/** Log lines, parsed. */
+export function captureLog() {
+  const lines: Record<string, unknown>[] = [];
+  return { lines, log: createLogger((line) => lines.push(JSON.parse(line) as Record<string, unknown>)) };
+}
+
+export async function deployOnce(target: LoadedTarget, commit?: string, log = captureLog().log): Promise<DeployOutcome> {
+  return runDeploy(target, { ref: "refs/heads/main", commit }, { id: newDeployId(), log });
+}
