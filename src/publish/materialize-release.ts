@@ -57,10 +57,21 @@ export async function materializeRelease(
     reused++;
     return source;
   };
-  await applyChanges(repo, dir, everything, { clearObstacles: false, reuseFrom });
+  const entries = await applyChanges(repo, dir, everything, { clearObstacles: false, reuseFrom });
 
   const release: Release = { id: target.id, commit: target.commit, ref: target.ref, createdAt: new Date().toISOString() };
   await mkdir(layout.markers, { recursive: true });
+  // File times come from a coarse clock: files written in the seal's own tick
+  // would look "changed after the seal" to the next deploy and never be
+  // reused. Re-seal until the marker is strictly newer than every file.
+  const newest = entries.reduce((max, e) => {
+    const ns = BigInt(e.ctimeSeconds) * 1_000_000_000n + BigInt(e.ctimeNanoseconds);
+    return ns > max ? ns : max;
+  }, 0n);
   await writeReleaseMarker(layout, release);
+  while ((await sealedAt(layout, release.id))! <= newest) {
+    await Bun.sleep(1);
+    await writeReleaseMarker(layout, release);
+  }
   return { release, dir, written: everything.length - reused, reused };
 }

@@ -1,28 +1,13 @@
 import { afterAll, expect, setDefaultTimeout, test } from "bun:test";
 import { readdir, readlink } from "node:fs/promises";
 import { join } from "node:path";
-import { createSite, type Site } from "../helpers/deploy-fixture.ts";
-import { commitFiles, expectTreeEquals, git, makeTempDir, push, removeTempDirs } from "../helpers/git-fixture.ts";
+import { createSite, removeSites, runCli } from "../helpers/deploy-fixture.ts";
+import { commitFiles, expectTreeEquals, git, makeTempDir, push } from "../helpers/git-fixture.ts";
 
 setDefaultTimeout(60_000);
-const cli = join(import.meta.dir, "../../src/cli.ts");
-const sites: Site[] = [];
-afterAll(async () => {
-  for (const site of sites) await site.server.stop();
-  await removeTempDirs();
-});
-
-async function hooksd(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const proc = Bun.spawn([process.execPath, cli, ...args], { stdout: "pipe", stderr: "pipe" });
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  return { code, stdout, stderr };
-}
-
-async function newSite(prefix: string): Promise<Site> {
-  const site = await createSite(prefix);
-  sites.push(site);
-  return site;
-}
+afterAll(removeSites);
+const hooksd = (args: string[]) => runCli(args);
+const newSite = (prefix: string) => createSite(prefix);
 
 test("hooksd deploy --strategy atomic creates the layout, and later deploys of it need no flags but --repo", async () => {
   const site = await newSite("cli-atomic");

@@ -5,29 +5,18 @@ import { releaseLayout } from "../../src/publish/release-layout.ts";
 import { acquireTargetLock } from "../../src/publish/target-lock.ts";
 import { openDatabase } from "../../src/state/database.ts";
 import { createSqliteHistory } from "../../src/state/history.ts";
-import { createSite, deployOnce, makeTarget, type Site } from "../helpers/deploy-fixture.ts";
-import { commitFiles, expectTreeEquals, makeTempDir, push, removeTempDirs } from "../helpers/git-fixture.ts";
+import { createSite, deployOnce, makeTarget, removeSites, runCli, type Site } from "../helpers/deploy-fixture.ts";
+import { commitFiles, expectTreeEquals, makeTempDir, push } from "../helpers/git-fixture.ts";
 
 setDefaultTimeout(120_000);
 const cli = join(import.meta.dir, "../../src/cli.ts");
 const fixtures = join(import.meta.dir, "../../../shared/fixtures/webhooks");
-const sites: Site[] = [];
-afterAll(async () => {
-  for (const site of sites) await site.server.stop();
-  await removeTempDirs();
-});
-
-/** Runs `hooksd ARGS` as a real process. */
-async function hooksd(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const proc = Bun.spawn([process.execPath, cli, ...args], { stdout: "pipe", stderr: "pipe", env: { ...process.env, HOOKSD_SECRET: undefined } });
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  return { code, stdout, stderr };
-}
+afterAll(removeSites);
+const hooksd = (args: string[]) => runCli(args);
 
 /** A site with three releases, v1..v3, deployed through the pipeline. */
 async function siteWithReleases(prefix: string) {
   const site = await createSite(prefix);
-  sites.push(site);
   const target = makeTarget(site);
   const commits: string[] = [];
   const releases: string[] = [];
@@ -114,7 +103,6 @@ describe("hooksd rollback with no daemon running", () => {
 describe("hooksd rollback while the daemon runs", () => {
   test("switches back, is recorded beside the daemon's deploys, and the next push deploys on top", async () => {
     const site = await createSite("rollback-daemon");
-    sites.push(site);
     const stateDir = await makeTempDir("rollback-daemon-state");
     const secret = "daemon-webhook-secret";
     const daemon = Bun.spawn(

@@ -11,7 +11,7 @@ import type { Credentials } from "../../src/config/secret.ts";
 import { newDeployId } from "../../src/deploy/deploy-id.ts";
 import { runDeploy, type DeployOutcome } from "../../src/deploy/pipeline.ts";
 import { createLogger } from "../../src/log.ts";
-import { createRemote, makeTempDir } from "./git-fixture.ts";
+import { createRemote, makeTempDir, removeTempDirs } from "./git-fixture.ts";
 import { startGitServer, type GitServer } from "./git-server.ts";
 
 export interface Site {
@@ -23,12 +23,30 @@ export interface Site {
   dir: string;
 }
 
-export async function createSite(prefix: string): Promise<Site> {
+const servers: GitServer[] = [];
+
+/** A remote served over smart HTTP (optionally behind basic auth) and a fresh target dir; removeSites() ends both. */
+export async function createSite(prefix: string, auth?: { username: string; password: string }): Promise<Site> {
   const root = await makeTempDir(`${prefix}-remote`);
   const { bare, work } = await createRemote(root, "site.git");
-  const server = await startGitServer({ root });
+  const server = await startGitServer({ root, ...(auth && { auth }) });
+  servers.push(server);
   const dir = join(await makeTempDir(`${prefix}-target`), "site");
   return { server, bare, work, url: server.url("site.git"), dir };
+}
+
+/** Stops every site's git server and removes every temp dir; use in afterAll. */
+export async function removeSites(): Promise<void> {
+  for (const server of servers.splice(0)) await server.stop();
+  await removeTempDirs();
+}
+
+/** Runs `bun src/cli.ts ARGS` as a real process. */
+export async function runCli(args: string[], env: Record<string, string | undefined> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  const cli = join(import.meta.dir, "../../src/cli.ts");
+  const proc = Bun.spawn([process.execPath, cli, ...args], { stdout: "pipe", stderr: "pipe", env: { ...process.env, ...env } });
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  return { code, stdout, stderr };
 }
 
 /** A target as the command line would build it, validated by the real schema. */

@@ -4,22 +4,12 @@ import { join } from "node:path";
 import { readCredentialsFile } from "../../src/config/read-secrets.ts";
 import { Secret } from "../../src/config/secret.ts";
 import { DeployFailure } from "../../src/deploy/deploy-failure.ts";
-import { captureLog, createSite, deployOnce, makeTarget, type Site } from "../helpers/deploy-fixture.ts";
-import { commitFiles, expectTreeEquals, git, makeTempDir, push, removeTempDirs, runGit } from "../helpers/git-fixture.ts";
-import { startGitServer } from "../helpers/git-server.ts";
+import { captureLog, createSite, deployOnce, makeTarget, removeSites, type Site } from "../helpers/deploy-fixture.ts";
+import { commitFiles, expectTreeEquals, git, makeTempDir, push, runGit } from "../helpers/git-fixture.ts";
 
 setDefaultTimeout(60_000);
-const sites: Site[] = [];
-afterAll(async () => {
-  for (const site of sites) await site.server.stop();
-  await removeTempDirs();
-});
-
-async function newSite(prefix: string): Promise<Site> {
-  const site = await createSite(prefix);
-  sites.push(site);
-  return site;
-}
+afterAll(removeSites);
+const newSite = (prefix: string) => createSite(prefix);
 
 /** A hooks directory holding `hooks` (name → shell body), executable unless listed in `notExecutable`. */
 async function hooksDir(hooks: Record<string, string>, notExecutable: string[] = []): Promise<string> {
@@ -203,14 +193,9 @@ describe("hook arguments and stdin", () => {
 });
 
 test("a hook's environment holds no secret but does hold the deploy's variables", async () => {
-  const root = await makeTempDir("hook-env-remote");
-  const { createRemote } = await import("../helpers/git-fixture.ts");
-  const { bare, work } = await createRemote(root, "site.git");
-  const server = await startGitServer({ root, auth: { username: "deployer", password: "tok-4f1d-credential-value" } });
-  const site: Site = { server, bare, work, url: server.url("site.git"), dir: join(await makeTempDir("hook-env-target"), "site") };
-  sites.push(site);
-  const commit = await commitFiles(work, { "index.html": "v1" }, "v1");
-  await push(work);
+  const site = await createSite("hook-env", { username: "deployer", password: "tok-4f1d-credential-value" });
+  const commit = await commitFiles(site.work, { "index.html": "v1" }, "v1");
+  await push(site.work);
 
   const credDir = await makeTempDir("creds");
   await writeFile(join(credDir, "credentials"), "deployer:tok-4f1d-credential-value\n");

@@ -6,21 +6,12 @@ import { createDeployer } from "../../src/deploy/deployer.ts";
 import { releaseLayout } from "../../src/publish/release-layout.ts";
 import { listReleases } from "../../src/publish/releases.ts";
 import { createMemoryHistory } from "../../src/state/history.ts";
-import { captureLog, createSite, deployOnce, makeTarget, type Site } from "../helpers/deploy-fixture.ts";
-import { commitFiles, expectTreeEquals, makeTempDir, push, removeTempDirs } from "../helpers/git-fixture.ts";
+import { captureLog, createSite, deployOnce, makeTarget, removeSites, type Site } from "../helpers/deploy-fixture.ts";
+import { commitFiles, expectTreeEquals, makeTempDir, push } from "../helpers/git-fixture.ts";
 
 setDefaultTimeout(120_000);
-const sites: Site[] = [];
-afterAll(async () => {
-  for (const site of sites) await site.server.stop();
-  await removeTempDirs();
-});
-
-async function newSite(prefix: string): Promise<Site> {
-  const site = await createSite(prefix);
-  sites.push(site);
-  return site;
-}
+afterAll(removeSites);
+const newSite = (prefix: string) => createSite(prefix);
 
 const releaseIds = async (site: Site) => (await readdir(join(site.dir, "releases"))).sort();
 
