@@ -41,6 +41,15 @@ const HealthUrl = v.pipe(
 
 const Seconds = v.pipe(v.number(), v.integer(), v.minValue(1));
 
+/**
+ * Defaults of the fields added for atomic releases and hooks, applied where
+ * they are used so that a target built without them (older config, tests)
+ * stays a valid Target.
+ */
+export const DEFAULT_KEEP = 5;
+export const DEFAULT_HOOK_TIMEOUT_SECONDS = 600;
+export const DEFAULT_HEALTH_TIMEOUT_SECONDS = 30;
+
 export const TargetSchema = v.pipe(
   v.object({
     name: TargetName,
@@ -52,16 +61,16 @@ export const TargetSchema = v.pipe(
     /** Overwrite local modifications to tracked files instead of failing the deploy. */
     force: v.optional(v.boolean(), false),
     fetchTimeoutSeconds: v.optional(Seconds, 600),
-    /** Releases kept by the atomic strategy; the current and previous ones are never pruned. */
-    keep: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 5),
+    /** Releases kept by the atomic strategy (DEFAULT_KEEP); the current and previous ones are never pruned. */
+    keep: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1))),
     /** Executable lifecycle hooks (post-checkout, pre-deploy, post-deploy, deploy-failed). */
     hooksDir: v.optional(AbsolutePath),
     /** Also run hooks committed in the deployed tree under this path. */
     repoHooks: v.optional(TreePath),
-    hookTimeoutSeconds: v.optional(Seconds, 600),
+    hookTimeoutSeconds: v.optional(Seconds),
     /** Requested after an atomic switch; no 2xx in time switches back. */
     healthUrl: v.optional(HealthUrl),
-    healthTimeoutSeconds: v.optional(Seconds, 30),
+    healthTimeoutSeconds: v.optional(Seconds),
   }),
   v.forward(
     v.check((t) => t.healthUrl === undefined || t.strategy === "atomic", "needs the atomic strategy (there is no previous release to switch back to in place)"),

@@ -13,8 +13,10 @@ import { isReleaseLayout, releaseLayout, type ReleaseLayout } from "../publish/r
 import { readCurrentRelease, releaseDir, removeRelease } from "../publish/releases.ts";
 import { withTargetLock } from "../publish/target-lock.ts";
 import { DeployFailure } from "./deploy-failure.ts";
+import { newDeployId } from "./deploy-id.ts";
+import { DEFAULT_HOOK_TIMEOUT_SECONDS } from "../config/schema.ts";
 import type { LoadedTarget } from "../config/loaded-target.ts";
-import type { Logger } from "../log.ts";
+import { silentLogger, type Logger } from "../log.ts";
 import type { Phase } from "../state/history.ts";
 
 export interface DeployRequest {
@@ -58,7 +60,7 @@ const NO_COMMIT = "0".repeat(40);
  * atomic: the tree is a new release beside the serving one; both hooks run
  * in it before `current` switches, so a failing pre-deploy publishes nothing.
  */
-export async function runDeploy(target: LoadedTarget, request: DeployRequest, context: DeployContext): Promise<DeployOutcome> {
+export async function runDeploy(target: LoadedTarget, request: DeployRequest, context: DeployContext = { id: newDeployId(), log: silentLogger }): Promise<DeployOutcome> {
   const timings: DeployOutcome["timings"] = {};
   const timed = async <T>(phase: Phase, work: () => Promise<T>): Promise<T> => {
     context.onPhase?.(phase);
@@ -89,7 +91,7 @@ export async function runDeploy(target: LoadedTarget, request: DeployRequest, co
     hooksDir: target.hooksDir,
     repoHooks: target.repoHooks,
     workDir: join(atomic ? layout.privateDir : join(repo.gitdir, "hooksd"), `hooks-${context.id}`),
-    timeoutSeconds: target.hookTimeoutSeconds,
+    timeoutSeconds: target.hookTimeoutSeconds ?? DEFAULT_HOOK_TIMEOUT_SECONDS,
     env: hookEnvironment(process.env, [target.secret, target.credentials?.password], {}),
     log: context.log,
   });

@@ -1,3 +1,4 @@
+import { DEFAULT_HEALTH_TIMEOUT_SECONDS, DEFAULT_KEEP } from "../config/schema.ts";
 import { checkHealth } from "./health-check.ts";
 import { pruneReleases } from "./prune-releases.ts";
 import { ReleaseError } from "./release-error.ts";
@@ -10,9 +11,9 @@ import { withTargetLock } from "./target-lock.ts";
 export const LOCK_WAIT_MS = 10 * 60 * 1000;
 
 export interface PublishOptions {
-  keep: number;
+  keep?: number | undefined;
   healthUrl?: string | undefined;
-  healthTimeoutSeconds: number;
+  healthTimeoutSeconds?: number | undefined;
 }
 
 export interface PublishResult {
@@ -32,12 +33,12 @@ export async function publishRelease(layout: ReleaseLayout, id: string, options:
     const previous = await readCurrentId(layout);
     await switchCurrent(layout, id);
     if (options.healthUrl !== undefined) {
-      const problem = await checkHealth(options.healthUrl, options.healthTimeoutSeconds);
+      const problem = await checkHealth(options.healthUrl, options.healthTimeoutSeconds ?? DEFAULT_HEALTH_TIMEOUT_SECONDS);
       if (problem !== undefined) {
         await switchCurrent(layout, previous);
         throw new ReleaseError("HEALTH_CHECK_FAILED", `health check failed, switched back to ${previous ?? "no release"}: ${problem}`);
       }
     }
-    return { previous, pruned: await pruneReleases(layout, options.keep) };
+    return { previous, pruned: await pruneReleases(layout, options.keep ?? DEFAULT_KEEP) };
   });
 }
