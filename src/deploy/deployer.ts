@@ -1,10 +1,10 @@
 import { createCoalescingQueue, type CoalescingQueue } from "./coalescing-queue.ts";
 import { newDeployId } from "./deploy-id.ts";
-import { DeployFailure } from "./deploy-failure.ts";
 import { runDeploy, type DeployRequest } from "./pipeline.ts";
 import { isCheckout, openRepository, readHeadCommit } from "../git/repository.ts";
 import { isReleaseLayout, releaseLayout } from "../publish/release-layout.ts";
 import { readCurrentRelease } from "../publish/releases.ts";
+import type { HookRun } from "../hooks/run-hook.ts";
 import type { LoadedTarget } from "../config/loaded-target.ts";
 import type { Logger } from "../log.ts";
 import type { ProviderName } from "../providers/push-event.ts";
@@ -49,15 +49,16 @@ export function createDeployer(options: { targets: LoadedTarget[]; history: Hist
   async function execute(target: LoadedTarget, record: DeployRecord): Promise<void> {
     history.update(record.id, { state: "running", startedAt: new Date().toISOString() });
     log.info("deploy started", { deploy: record.id, target: target.name, ref: record.ref, commit: record.commit });
+    const hooks: HookRun[] = [];
     try {
-      const outcome = await runDeploy(target, record, { id: record.id, log });
+      const outcome = await runDeploy(target, record, { id: record.id, log, hooks });
       history.update(record.id, {
         state: "succeeded",
         commit: outcome.commit,
         previous: outcome.previous,
         timings: outcome.timings,
         release: outcome.release,
-        hooks: outcome.hooks,
+        hooks,
         finishedAt: new Date().toISOString(),
       });
       log.info("deploy succeeded", {
@@ -74,9 +75,10 @@ export function createDeployer(options: { targets: LoadedTarget[]; history: Hist
     } catch (err) {
       const error = err instanceof Error ? err.message : String(err);
       const code = (err as { code?: unknown }).code;
-      const failure = err instanceof DeployFailure ? err : undefined;
-      history.update(record.id, { state: failure?.state ?? "failed", error, hooks: failure?.hooks, finishedAt: new Date().toISOString() });
-      log.error(failure?.state === "rolled back" ? "deploy rolled back" : "deploy failed", { deploy: record.id, target: target.name, code, error });
+      // Published, then switched back by the health check.
+      const rolledBack = code === "HEALTH_CHECK_FAILED";
+      history.update(record.id, { state: rolledBack ? "rolled back" : "failed", error, hooks, finishedAt: new Date().toISOString() });
+      log.error(rolledBack ? "deploy rolled back" : "deploy failed", { deploy: record.id, target: target.name, code, error });
     }
   }
 

@@ -2,7 +2,7 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { fetchRef } from "../git/fetch.ts";
 import { basicAuth } from "../git/http-client.ts";
-import { initRepository, initStore, isCheckout, openRepository, readHeadCommit, setHead, type Repository } from "../git/repository.ts";
+import { discardRepository, initRepository, initStore, isCheckout, openRepository, readHeadCommit, setHead, type Repository } from "../git/repository.ts";
 import { hookEnvironment } from "../hooks/hook-env.ts";
 import { createHookRunner } from "../hooks/hook-runner.ts";
 import type { HookRun } from "../hooks/run-hook.ts";
@@ -12,7 +12,6 @@ import { LOCK_WAIT_MS, publishRelease } from "../publish/publish-release.ts";
 import { isReleaseLayout, releaseLayout, type ReleaseLayout } from "../publish/release-layout.ts";
 import { readCurrentRelease, releaseDir, removeRelease } from "../publish/releases.ts";
 import { withTargetLock } from "../publish/target-lock.ts";
-import { DeployFailure } from "./deploy-failure.ts";
 import { newDeployId } from "./deploy-id.ts";
 import { DEFAULT_HOOK_TIMEOUT_SECONDS } from "../config/schema.ts";
 import type { LoadedTarget } from "../config/loaded-target.ts";
@@ -30,6 +29,8 @@ export interface DeployContext {
   id: string;
   log: Logger;
   onPhase?: (phase: Phase) => void;
+  /** Receives every hook run, also when the deploy fails (the error itself is thrown as it came). */
+  hooks?: HookRun[];
 }
 
 export interface DeployOutcome {
@@ -50,8 +51,10 @@ const NO_COMMIT = "0".repeat(40);
 /**
  * One deploy, top to bottom: open (or create) the target, fetch the pushed
  * ref, write the new tree, run post-checkout and pre-deploy, publish under
- * the target lock, run post-deploy. Any failure runs deploy-failed and
- * becomes a DeployFailure. Runs only from the target's queue, so it never
+ * the target lock, run post-deploy. Any failure runs deploy-failed and is
+ * rethrown as it came (a health-check failure is a ReleaseError with code
+ * HEALTH_CHECK_FAILED: published, then switched back). Runs only from the
+ * target's queue, so it never
  * races another deploy of the same target in this process; the lock covers
  * publishing against `hooksd rollback` and other processes.
  *
@@ -74,6 +77,7 @@ export async function runDeploy(target: LoadedTarget, request: DeployRequest, co
 
   const atomic = target.strategy === "atomic";
   const layout = releaseLayout(target.repo);
+  const firstDeploy = !(await (atomic ? isReleaseLayout : isCheckout)(target.repo));
   const repo = atomic ? await openStore(target, layout) : await openCheckout(target);
   const base = atomic ? await readCurrentRelease(layout) : undefined;
   const previous = atomic ? base?.commit : await readHeadCommit(repo);
@@ -98,6 +102,7 @@ export async function runDeploy(target: LoadedTarget, request: DeployRequest, co
 
   let release: string | undefined;
   let published = false;
+  let fetchedSomething = false;
   try {
     const fetched = await timed("fetch", () =>
       fetchRef(repo, {
@@ -108,6 +113,7 @@ export async function runDeploy(target: LoadedTarget, request: DeployRequest, co
         timeoutSeconds: target.fetchTimeoutSeconds,
       }),
     );
+    fetchedSomething = true;
     vars.HOOKSD_NEW_COMMIT = fetched.commit;
     await hooks.addRepoHooks(repo, fetched.commit);
     // As git gives them to post-checkout, and to pre-receive / post-receive on stdin.
@@ -142,13 +148,16 @@ export async function runDeploy(target: LoadedTarget, request: DeployRequest, co
     await hooks.run("post-deploy", { cwd: newTree, stdin: refLine, env: vars });
     return { previous, commit: fetched.commit, changedPaths, bytesReceived: fetched.bytesReceived, timings, release, reusedFiles, hooks: hooks.runs };
   } catch (err) {
-    const rolledBack = (err as { code?: unknown }).code === "HEALTH_CHECK_FAILED";
     const message = err instanceof Error ? err.message : String(err);
     await hooks.run("deploy-failed", { cwd: target.repo, env: { ...vars, HOOKSD_ERROR: message } }).catch(() => []);
     // An unpublished (or switched-back) release is never served: it goes, so rollback cannot pick it.
     if (release !== undefined && !published) await removeRelease(layout, release);
-    throw new DeployFailure(err, rolledBack ? "rolled back" : "failed", hooks.runs, release);
+    // A first deploy that fetched nothing leaves DIR as it found it: the
+    // next attempt then starts from scratch instead of from an empty repository.
+    if (firstDeploy && !fetchedSomething) await discardRepository(repo);
+    throw err;
   } finally {
+    context.hooks?.push(...hooks.runs);
     await hooks.cleanup();
   }
 }
@@ -160,7 +169,7 @@ async function openCheckout(target: LoadedTarget): Promise<Repository> {
 /** The atomic strategy's object store, outside every release (see release-layout.ts). */
 async function openStore(target: LoadedTarget, layout: ReleaseLayout): Promise<Repository> {
   if (await isReleaseLayout(target.repo)) return { dir: target.repo, gitdir: layout.gitdir, cache: {} };
-  const repo = await initStore(target.repo, layout.gitdir, target.remote);
+  const repo = await initStore(target.repo, layout, target.remote);
   await mkdir(layout.releases, { recursive: true });
   return repo;
 }

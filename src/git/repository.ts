@@ -1,5 +1,5 @@
 import fs from "node:fs";
-import { mkdir, stat } from "node:fs/promises";
+import { mkdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import git from "isomorphic-git";
 import { GitError } from "./git-error.ts";
@@ -12,6 +12,10 @@ export interface Repository {
   dir: string;
   gitdir: string;
   cache: object;
+  /** The first directory initRepository had to create, if any. */
+  createdDir?: string | undefined;
+  /** What initStore created inside a DIR that existed (and was empty). */
+  createdPaths?: string[] | undefined;
 }
 
 export async function isCheckout(dir: string): Promise<boolean> {
@@ -25,21 +29,31 @@ export async function openRepository(dir: string): Promise<Repository> {
 
 /** Creates DIR (and its parents) as an empty repository whose origin is `remote`. */
 export async function initRepository(dir: string, remote: string): Promise<Repository> {
-  await mkdir(dir, { recursive: true });
+  const created = await mkdir(dir, { recursive: true });
   await git.init({ fs, dir, defaultBranch: "main" });
   await git.addRemote({ fs, dir, remote: "origin", url: remote, force: true });
-  return openRepository(dir);
+  return { ...(await openRepository(dir)), createdDir: created };
+}
+
+/** Undoes initRepository: removes .git, and DIR itself if initRepository created it. */
+export async function discardRepository(repo: Repository): Promise<void> {
+  const paths = repo.createdDir ? [repo.createdDir] : (repo.createdPaths ?? [repo.gitdir]);
+  for (const path of paths) await rm(path, { recursive: true, force: true });
 }
 
 /**
- * A git directory without a work tree (the atomic strategy's object store);
- * `dir` is the target directory the releases live in.
+ * A git directory without a work tree (the atomic strategy's object store in
+ * `layout.gitdir`); `dir` is the target directory the releases live in.
+ * discardRepository() removes what this created: DIR if it was missing, else
+ * the layout's own entries (DIR was empty).
  */
-export async function initStore(dir: string, gitdir: string, remote: string): Promise<Repository> {
+export async function initStore(dir: string, layout: { gitdir: string; privateDir: string; releases: string }, remote: string): Promise<Repository> {
+  const createdDir = await mkdir(dir, { recursive: true });
+  const { gitdir } = layout;
   await mkdir(gitdir, { recursive: true });
   await git.init({ fs, dir: gitdir, bare: true, defaultBranch: "main" });
   await git.addRemote({ fs, gitdir, remote: "origin", url: remote, force: true });
-  return { dir, gitdir, cache: {} };
+  return { dir, gitdir, cache: {}, createdDir, createdPaths: [layout.privateDir, layout.releases] };
 }
 
 export async function readOriginUrl(dir: string, gitdir = join(dir, ".git")): Promise<string | undefined> {

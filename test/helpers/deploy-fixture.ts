@@ -10,6 +10,7 @@ import type { Secret } from "../../src/config/secret.ts";
 import type { Credentials } from "../../src/config/secret.ts";
 import { newDeployId } from "../../src/deploy/deploy-id.ts";
 import { runDeploy, type DeployOutcome } from "../../src/deploy/pipeline.ts";
+import type { HookRun } from "../../src/hooks/run-hook.ts";
 import { createLogger } from "../../src/log.ts";
 import { createRemote, makeTempDir, removeTempDirs } from "./git-fixture.ts";
 import { startGitServer, type GitServer } from "./git-server.ts";
@@ -59,6 +60,18 @@ export function makeTarget(site: Site, overrides: Record<string, unknown> = {}, 
 export function captureLog() {
   const lines: Record<string, unknown>[] = [];
   return { lines, log: createLogger((line) => lines.push(JSON.parse(line) as Record<string, unknown>)) };
+}
+
+/** A deploy that must fail: its error and the hooks that ran. */
+export async function deployFailing(target: LoadedTarget, log = captureLog().log): Promise<{ error: Error & { code?: string }; hooks: HookRun[] }> {
+  const hooks: HookRun[] = [];
+  const error = await runDeploy(target, { ref: "refs/heads/main", commit: undefined }, { id: newDeployId(), log, hooks }).then(
+    () => {
+      throw new Error("expected the deploy to fail, but it succeeded");
+    },
+    (err: unknown) => err as Error & { code?: string },
+  );
+  return { error, hooks };
 }
 
 export async function deployOnce(target: LoadedTarget, commit?: string, log = captureLog().log): Promise<DeployOutcome> {

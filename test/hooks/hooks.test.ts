@@ -3,8 +3,7 @@ import { chmod, mkdir, readdir, readFile, readlink, writeFile } from "node:fs/pr
 import { join } from "node:path";
 import { readCredentialsFile } from "../../src/config/read-secrets.ts";
 import { Secret } from "../../src/config/secret.ts";
-import { DeployFailure } from "../../src/deploy/deploy-failure.ts";
-import { captureLog, createSite, deployOnce, makeTarget, removeSites, type Site } from "../helpers/deploy-fixture.ts";
+import { captureLog, createSite, deployFailing, deployOnce, makeTarget, removeSites, type Site } from "../helpers/deploy-fixture.ts";
 import { commitFiles, expectTreeEquals, git, makeTempDir, push, runGit } from "../helpers/git-fixture.ts";
 
 setDefaultTimeout(60_000);
@@ -51,15 +50,12 @@ describe("a failing pre-deploy hook", () => {
 
     await commitFiles(site.work, { "index.html": "v2", broken: "yes" }, "v2");
     await push(site.work);
-    const error = await deployOnce(target).catch((err: unknown) => err);
+    const { error, hooks: ran } = await deployFailing(target);
 
-    expect(error).toBeInstanceOf(DeployFailure);
-    const failure = error as DeployFailure;
-    expect(failure.state).toBe("failed");
-    expect(failure.code).toBe("HOOK_FAILED");
-    expect(failure.message).toContain("pre-deploy hook exited with status 3");
-    expect(failure.message).toContain("build broke: missing semicolon");
-    expect(failure.hooks.map((h) => [h.hook, h.exitCode])).toEqual([["pre-deploy", 3], ["deploy-failed", 0]]);
+    expect(error.code).toBe("HOOK_FAILED");
+    expect(error.message).toContain("pre-deploy hook exited with status 3");
+    expect(error.message).toContain("build broke: missing semicolon");
+    expect(ran.map((h) => [h.hook, h.exitCode])).toEqual([["pre-deploy", 3], ["deploy-failed", 0]]);
     expect(await readFile(join(out, "error"), "utf8")).toContain("build broke: missing semicolon");
     // Nothing published, and the unpublished release is gone.
     expect(await currentRelease(site)).toBe(serving);
@@ -77,8 +73,8 @@ describe("a failing pre-deploy hook", () => {
     await commitFiles(site.work, { "index.html": "v2" }, "v2");
     await push(site.work);
 
-    const error = await deployOnce({ ...target, hooksDir: hooks }).catch((err: unknown) => err);
-    expect((error as DeployFailure).message).toContain("refusing");
+    const { error } = await deployFailing({ ...target, hooksDir: hooks });
+    expect(error.message).toContain("refusing");
     await expectTreeEquals(site.dir, site.bare, first);
     expect(await git(site.dir, "rev-parse", "HEAD")).toBe(first);
   });
@@ -92,11 +88,11 @@ test("a hook that hangs past its timeout is killed with the child it started", a
   const hooks = await hooksDir({ "pre-deploy": `sleep 1000 &\necho $! > "${out}/child"\necho started\nwait` });
   const target = makeTarget(site, { hooksDir: hooks, hookTimeoutSeconds: 1 });
 
-  const error = (await deployOnce(target).catch((err: unknown) => err)) as DeployFailure;
-  expect(error).toBeInstanceOf(DeployFailure);
+  const { error, hooks: ran } = await deployFailing(target);
+  expect(error.code).toBe("HOOK_FAILED");
   expect(error.message).toContain("pre-deploy hook timed out");
   expect(error.message).toContain("started");
-  expect(error.hooks[0]).toMatchObject({ hook: "pre-deploy", timedOut: true, signal: "SIGKILL" });
+  expect(ran[0]).toMatchObject({ hook: "pre-deploy", timedOut: true, signal: "SIGKILL" });
   const child = Number((await readFile(join(out, "child"), "utf8")).trim());
   expect(child).toBeGreaterThan(1);
   expect(await waitUntilGone(child)).toBe(true);

@@ -1,12 +1,11 @@
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { appendFile, lstat, readdir, readFile, readlink, realpath, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { DeployFailure } from "../../src/deploy/deploy-failure.ts";
 import { createDeployer } from "../../src/deploy/deployer.ts";
 import { releaseLayout } from "../../src/publish/release-layout.ts";
 import { listReleases } from "../../src/publish/releases.ts";
 import { createMemoryHistory } from "../../src/state/history.ts";
-import { captureLog, createSite, deployOnce, makeTarget, removeSites, type Site } from "../helpers/deploy-fixture.ts";
+import { captureLog, createSite, deployFailing, deployOnce, makeTarget, removeSites, type Site } from "../helpers/deploy-fixture.ts";
 import { commitFiles, expectTreeEquals, makeTempDir, push } from "../helpers/git-fixture.ts";
 
 setDefaultTimeout(120_000);
@@ -168,8 +167,8 @@ describe("a health check", () => {
     const site = await newSite("atomic-health-first");
     await commitFiles(site.work, { "index.html": "v1" }, "v1");
     await push(site.work);
-    const error = (await deployOnce(makeTarget(site, { healthUrl: "http://127.0.0.1:9/", healthTimeoutSeconds: 1 })).catch((e: unknown) => e)) as DeployFailure;
-    expect(error.state).toBe("rolled back");
+    const { error } = await deployFailing(makeTarget(site, { healthUrl: "http://127.0.0.1:9/", healthTimeoutSeconds: 1 }));
+    expect(error.code).toBe("HEALTH_CHECK_FAILED");
     expect(await lstat(join(site.dir, "current")).catch(() => undefined)).toBeUndefined();
     expect(await releaseIds(site)).toEqual([]);
   });
