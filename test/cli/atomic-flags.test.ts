@@ -1,12 +1,13 @@
 import { afterAll, expect, setDefaultTimeout, test } from "bun:test";
 import { readdir, readlink } from "node:fs/promises";
 import { join } from "node:path";
-import { createSite, removeSites, runCli } from "../helpers/deploy-fixture.ts";
+import { cleanEnv, runCliProcess } from "./support.ts";
+import { createSite, removeSites } from "../helpers/deploy-fixture.ts";
 import { commitFiles, expectTreeEquals, git, makeTempDir, push } from "../helpers/git-fixture.ts";
 
 setDefaultTimeout(60_000);
 afterAll(removeSites);
-const hooksd = (args: string[]) => runCli(args);
+const hooksd = (args: string[]) => runCliProcess(args, cleanEnv());
 const newSite = (prefix: string) => createSite(prefix);
 
 test("hooksd deploy --strategy atomic creates the layout, and later deploys of it need no flags but --repo", async () => {
@@ -16,13 +17,13 @@ test("hooksd deploy --strategy atomic creates the layout, and later deploys of i
   const state = await makeTempDir("cli-atomic-state");
 
   const first = await hooksd(["deploy", "--repo", site.dir, "--remote", site.url, "--branch", "main", "--strategy", "atomic", "--state-dir", state]);
-  expect(first.code).toBe(0);
+  expect(first.exitCode).toBe(0);
   await expectTreeEquals(join(site.dir, "current"), site.bare, v1);
 
   const v2 = await commitFiles(site.work, { "index.html": "v2" }, "v2");
   await push(site.work);
   const second = await hooksd(["deploy", "--repo", site.dir, "--state-dir", state]);
-  expect(second.code).toBe(0);
+  expect(second.exitCode).toBe(0);
   await expectTreeEquals(join(site.dir, "current"), site.bare, v2);
   expect(await readdir(join(site.dir, "releases"))).toHaveLength(2);
 });
@@ -35,7 +36,7 @@ test("--strategy atomic on an existing checkout is a usage error and changes not
   const before = (await readdir(site.dir)).sort();
 
   const result = await hooksd(["deploy", "--repo", site.dir, "--strategy", "atomic"]);
-  expect(result.code).toBe(2);
+  expect(result.exitCode).toBe(2);
   expect(result.stderr).toContain("--strategy atomic:");
   expect(result.stderr).toContain("is a git checkout");
   expect((await readdir(site.dir)).sort()).toEqual(before);
@@ -47,11 +48,11 @@ test("--strategy in-place on atomic releases is a usage error and changes nothin
   await commitFiles(site.work, { "index.html": "v1" }, "v1");
   await push(site.work);
   const state = await makeTempDir("cli-inplace-state");
-  expect((await hooksd(["deploy", "--repo", site.dir, "--remote", site.url, "--branch", "main", "--strategy", "atomic", "--state-dir", state])).code).toBe(0);
+  expect((await hooksd(["deploy", "--repo", site.dir, "--remote", site.url, "--branch", "main", "--strategy", "atomic", "--state-dir", state])).exitCode).toBe(0);
   const link = await readlink(join(site.dir, "current"));
 
   const result = await hooksd(["deploy", "--repo", site.dir, "--strategy", "in-place", "--state-dir", state]);
-  expect(result.code).toBe(2);
+  expect(result.exitCode).toBe(2);
   expect(result.stderr).toContain("--strategy in-place:");
   expect(await readlink(join(site.dir, "current"))).toBe(link);
 });
@@ -71,7 +72,7 @@ test.each([
   await commitFiles(site.work, { "index.html": "v1" }, "v1");
   await push(site.work);
   const result = await hooksd(["deploy", "--repo", site.dir, "--remote", site.url, "--branch", "main", ...extra]);
-  expect(result.code).toBe(2);
+  expect(result.exitCode).toBe(2);
   expect(result.stderr).toContain(message);
   expect(await readdir(site.dir).catch(() => "missing")).toBe("missing");
 });

@@ -5,14 +5,15 @@ import { releaseLayout } from "../../src/publish/release-layout.ts";
 import { acquireTargetLock } from "../../src/publish/target-lock.ts";
 import { openDatabase } from "../../src/state/database.ts";
 import { createSqliteHistory } from "../../src/state/history.ts";
-import { createSite, deployOnce, makeTarget, removeSites, runCli, type Site } from "../helpers/deploy-fixture.ts";
+import { cleanEnv, LineCollector, runCliProcess } from "./support.ts";
+import { createSite, deployOnce, makeTarget, removeSites, type Site } from "../helpers/deploy-fixture.ts";
 import { commitFiles, expectTreeEquals, makeTempDir, push } from "../helpers/git-fixture.ts";
 
 setDefaultTimeout(120_000);
 const cli = join(import.meta.dir, "../../src/cli.ts");
 const fixtures = join(import.meta.dir, "../../../shared/fixtures/webhooks");
 afterAll(removeSites);
-const hooksd = (args: string[]) => runCli(args);
+const hooksd = (args: string[]) => runCliProcess(args, cleanEnv());
 
 /** A site with three releases, v1..v3, deployed through the pipeline. */
 async function siteWithReleases(prefix: string) {
@@ -38,7 +39,7 @@ describe("hooksd rollback with no daemon running", () => {
 
   test("switches current to the previous release and records it in the history", async () => {
     const result = await hooksd(["rollback", "--repo", s.site.dir, "--state-dir", s.stateDir]);
-    expect(result).toMatchObject({ code: 0, stderr: "" });
+    expect(result).toMatchObject({ exitCode: 0, stderr: "" });
     expect(result.stdout).toContain(`current → releases/${s.releases[1]}`);
     expect(await current(s.site)).toBe(`releases/${s.releases[1]}`);
     await expectTreeEquals(join(s.site.dir, "current"), s.site.bare, s.commits[1]!);
@@ -50,17 +51,17 @@ describe("hooksd rollback with no daemon running", () => {
   });
 
   test("goes one release further back each time, and fails with status 1 when none is older", async () => {
-    expect((await hooksd(["rollback", "--repo", s.site.dir, "--state-dir", s.stateDir])).code).toBe(0);
+    expect((await hooksd(["rollback", "--repo", s.site.dir, "--state-dir", s.stateDir])).exitCode).toBe(0);
     expect(await current(s.site)).toBe(`releases/${s.releases[0]}`);
     const none = await hooksd(["rollback", "--repo", s.site.dir, "--state-dir", s.stateDir]);
-    expect(none.code).toBe(1);
+    expect(none.exitCode).toBe(1);
     expect(none.stderr).toContain("no release older than");
     expect(await current(s.site)).toBe(`releases/${s.releases[0]}`);
   });
 
   test("--to switches to the named release, also forward", async () => {
     const result = await hooksd(["rollback", "--repo", s.site.dir, "--to", s.releases[2]!, "--state-dir", s.stateDir]);
-    expect(result.code).toBe(0);
+    expect(result.exitCode).toBe(0);
     expect(await current(s.site)).toBe(`releases/${s.releases[2]}`);
     await expectTreeEquals(join(s.site.dir, "current"), s.site.bare, s.commits[2]!);
   });
@@ -68,18 +69,18 @@ describe("hooksd rollback with no daemon running", () => {
   test("an unknown --to is a usage error naming the flag, and changes nothing", async () => {
     const before = await current(s.site);
     const result = await hooksd(["rollback", "--repo", s.site.dir, "--to", "20200101T000000000Z-abcdef", "--state-dir", s.stateDir]);
-    expect(result.code).toBe(2);
+    expect(result.exitCode).toBe(2);
     expect(result.stderr).toContain("--to: no release 20200101T000000000Z-abcdef");
     expect(await current(s.site)).toBe(before);
     const traversal = await hooksd(["rollback", "--repo", s.site.dir, "--to", "../../etc", "--state-dir", s.stateDir]);
-    expect(traversal.code).toBe(2);
+    expect(traversal.exitCode).toBe(2);
     expect(await current(s.site)).toBe(before);
   });
 
   test("a directory without atomic releases is a usage error", async () => {
     const empty = await makeTempDir("rollback-empty");
     const result = await hooksd(["rollback", "--repo", empty, "--state-dir", s.stateDir]);
-    expect(result.code).toBe(2);
+    expect(result.exitCode).toBe(2);
     expect(result.stderr).toContain("--repo:");
     expect(result.stderr).toContain("holds no atomic releases");
   });
@@ -87,7 +88,7 @@ describe("hooksd rollback with no daemon running", () => {
   test("waits for a publish holding the target lock instead of racing it", async () => {
     const before = await current(s.site);
     const lock = await acquireTargetLock(releaseLayout(s.site.dir).lock, { timeoutMs: 0, purpose: "deploy in a test" });
-    const proc = Bun.spawn([process.execPath, cli, "rollback", "--repo", s.site.dir, "--state-dir", s.stateDir], { stdout: "pipe", stderr: "pipe" });
+    const proc = Bun.spawn([process.execPath, cli, "rollback", "--repo", s.site.dir, "--state-dir", s.stateDir], { stdout: "pipe", stderr: "pipe", env: cleanEnv() });
     const stderr = new Response(proc.stderr).text();
     await Bun.sleep(1500);
     // Still waiting: nothing switched while the "deploy" holds the lock.
@@ -107,10 +108,10 @@ describe("hooksd rollback while the daemon runs", () => {
     const secret = "daemon-webhook-secret";
     const daemon = Bun.spawn(
       [process.execPath, cli, "serve", "--repo", site.dir, "--remote", site.url, "--branch", "main", "--strategy", "atomic", "--listen", "127.0.0.1:0", "--state-dir", stateDir],
-      { stdout: "pipe", stderr: "inherit", env: { ...process.env, HOOKSD_SECRET: secret } },
+      { stdout: "pipe", stderr: "inherit", env: cleanEnv({ HOOKSD_SECRET: secret }) },
     );
     try {
-      const lines = readLines(daemon.stdout);
+      const lines = new LineCollector(daemon.stdout);
       const listening = await waitForLine(lines, (l) => l.msg === "listening");
       const base = String(listening.url);
       const payload = JSON.parse(await readFile(join(fixtures, "gitlab-push.json"), "utf8")) as Record<string, unknown>;
@@ -130,7 +131,7 @@ describe("hooksd rollback while the daemon runs", () => {
       expect(await current(site)).toBe(`releases/${second.id}`);
 
       const result = await hooksd(["rollback", "--repo", site.dir, "--state-dir", stateDir]);
-      expect(result.code).toBe(0);
+      expect(result.exitCode).toBe(0);
       expect(await current(site)).toBe(`releases/${first.id}`);
       const status = (await (await fetch(`${base}status`)).json()) as { targets: { deployedCommit: string }[] };
       expect(status.targets[0]?.deployedCommit).toBe(first.commit);
@@ -157,31 +158,7 @@ describe("hooksd rollback while the daemon runs", () => {
 
 type LogLine = Record<string, unknown>;
 
-/** The daemon's JSON log lines, as they come. */
-function readLines(stream: ReadableStream<Uint8Array>) {
-  const seen: LogLine[] = [];
-  let wake: (() => void) | undefined;
-  void (async () => {
-    let buffered = "";
-    for await (const chunk of stream.pipeThrough(new TextDecoderStream() as unknown as TransformStream<Uint8Array, string>)) {
-      buffered += chunk;
-      let newline: number;
-      while ((newline = buffered.indexOf("\n")) >= 0) {
-        seen.push(JSON.parse(buffered.slice(0, newline)) as LogLine);
-        buffered = buffered.slice(newline + 1);
-      }
-      wake?.();
-    }
-  })();
-  return { seen, next: () => new Promise<void>((resolve) => (wake = resolve)) };
-}
-
-async function waitForLine(lines: ReturnType<typeof readLines>, match: (line: LogLine) => boolean): Promise<LogLine> {
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    const found = lines.seen.find(match);
-    if (found) return found;
-    await Promise.race([lines.next(), Bun.sleep(200)]);
-  }
-  throw new Error(`no such log line; saw:\n${lines.seen.map((l) => JSON.stringify(l)).join("\n")}`);
+/** The first JSON log line matching `match`, waiting up to a minute for it. */
+async function waitForLine(lines: LineCollector, match: (line: LogLine) => boolean): Promise<LogLine> {
+  return JSON.parse(await lines.waitFor((text) => match(JSON.parse(text) as LogLine), 60_000)) as LogLine;
 }

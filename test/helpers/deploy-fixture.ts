@@ -42,13 +42,6 @@ export async function removeSites(): Promise<void> {
   await removeTempDirs();
 }
 
-/** Runs `bun src/cli.ts ARGS` as a real process. */
-export async function runCli(args: string[], env: Record<string, string | undefined> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  const cli = join(import.meta.dir, "../../src/cli.ts");
-  const proc = Bun.spawn([process.execPath, cli, ...args], { stdout: "pipe", stderr: "pipe", env: { ...process.env, ...env } });
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  return { code, stdout, stderr };
-}
 
 /** A target as the command line would build it, validated by the real schema. */
 export function makeTarget(site: Site, overrides: Record<string, unknown> = {}, secrets: { secret?: Secret; credentials?: Credentials } = {}): LoadedTarget {
