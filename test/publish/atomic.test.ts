@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { appendFile, lstat, readdir, readFile, readlink, realpath, stat, writeFile } from "node:fs/promises";
+import { appendFile, lstat, mkdir, readdir, readFile, readlink, realpath, stat, symlink, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createDeployer } from "../../src/deploy/deployer.ts";
 import { releaseLayout } from "../../src/publish/release-layout.ts";
@@ -182,4 +182,33 @@ test("the release directory is a real directory, the store is not reachable thro
   const resolved = await realpath(join(site.dir, "current"));
   expect(resolved).toBe(await realpath(join(site.dir, "releases", outcome.release!)));
   expect(await readdir(resolved)).toEqual(["index.html"]);
+});
+
+test("leftovers of a crash — an unsealed release and a temporary link — are never served and are cleaned up later", async () => {
+  const site = await newSite("atomic-crash");
+  await commitFiles(site.work, { "index.html": "v1" }, "v1");
+  await push(site.work);
+  const target = makeTarget(site);
+  const first = await deployOnce(target);
+
+  // What a deploy killed before sealing, and one killed between symlink() and rename(), leave behind.
+  const stale = join(site.dir, "releases", "20200101T000000000Z-0000-dead00");
+  const fresh = join(site.dir, "releases", "29990101T000000000Z-0000-beef00");
+  for (const dir of [stale, fresh]) {
+    await mkdir(dir);
+    await writeFile(join(dir, "index.html"), "half-written");
+  }
+  const twoHoursAgo = new Date(Date.now() - 2 * 60 * 60 * 1000);
+  await utimes(stale, twoHoursAgo, twoHoursAgo);
+  await symlink(`releases/${first.release}`, join(site.dir, ".current-12345-abc"));
+  // Unsealed: neither is a release (the newer one would otherwise be "current's successor").
+  expect((await listReleases(releaseLayout(site.dir))).map((r) => r.id)).toEqual([first.release!]);
+
+  const v2 = await commitFiles(site.work, { "index.html": "v2" }, "v2");
+  await push(site.work);
+  const second = await deployOnce(target);
+  await expectTreeEquals(join(site.dir, "current"), site.bare, v2);
+  // The old leftover went; the recent one may still be another process's deploy in progress.
+  expect(await releaseIds(site)).toEqual([first.release!, second.release!, "29990101T000000000Z-0000-beef00"].sort());
+  expect((await readdir(site.dir)).filter((n) => n.startsWith(".current-"))).toEqual([]);
 });
