@@ -54,9 +54,9 @@ const NO_COMMIT = "0".repeat(40);
  * the target lock, run post-deploy. Any failure runs deploy-failed and is
  * rethrown as it came (a health-check failure is a ReleaseError with code
  * HEALTH_CHECK_FAILED: published, then switched back). Runs only from the
- * target's queue, so it never
- * races another deploy of the same target in this process; the lock covers
- * publishing against `hooksd rollback` and other processes.
+ * target's queue, so it never races another deploy of the same target in
+ * this process; the target lock covers publishing against `hooksd rollback`
+ * and other processes.
  *
  * in-place: the tree is written by publishing itself, so pre-deploy runs in
  * DIR before the update and post-checkout after it.
