@@ -28,19 +28,31 @@ export interface Deployer {
   idle(): Promise<void>;
 }
 
-/** One coalescing queue per target: never two deploys of a target at once, the newest push always deployed. */
-export function createDeployer(options: { targets: LoadedTarget[]; history: History; log: Logger }): Deployer {
+/**
+ * One coalescing queue per checkout: never two deploys into one directory at
+ * once, the newest push always deployed. `targets` may be a function so that
+ * a reloaded configuration is seen; a queued deploy keeps the target it was
+ * submitted with, so a reload never changes a deploy under way.
+ */
+export function createDeployer(options: { targets: readonly LoadedTarget[] | (() => readonly LoadedTarget[]); history: History; log: Logger }): Deployer {
   const { history, log } = options;
-  const targets = new Map(options.targets.map((t) => [t.name, t]));
-  const queues = new Map<string, CoalescingQueue<DeployRecord>>();
+  const currentTargets = typeof options.targets === "function" ? options.targets : () => options.targets as readonly LoadedTarget[];
+  const queues = new Map<string, CoalescingQueue<{ target: LoadedTarget; record: DeployRecord }>>();
 
-  for (const target of targets.values()) {
-    const run = (record: DeployRecord) => execute(target, record);
-    const supersede = (record: DeployRecord) => {
-      history.update(record.id, { state: "superseded", finishedAt: new Date().toISOString() });
-      log.info("deploy superseded", { deploy: record.id, target: target.name });
-    };
-    queues.set(target.name, createCoalescingQueue(run, supersede));
+  function queueFor(repo: string) {
+    let queue = queues.get(repo);
+    if (!queue) {
+      queue = createCoalescingQueue(
+        ({ target, record }) => execute(target, record),
+        ({ target, record }) => {
+          const reason = "a newer push arrived before this deploy started";
+          history.update(record.id, { state: "superseded", reason, finishedAt: new Date().toISOString() });
+          log.info("deploy superseded", { deploy: record.id, target: target.name, reason });
+        },
+      );
+      queues.set(repo, queue);
+    }
+    return queue;
   }
 
   async function execute(target: LoadedTarget, record: DeployRecord): Promise<void> {
@@ -48,6 +60,11 @@ export function createDeployer(options: { targets: LoadedTarget[]; history: Hist
     log.info("deploy started", { deploy: record.id, target: target.name, ref: record.ref, commit: record.commit });
     try {
       const outcome = await runDeploy(target, record);
+      if (outcome.superseded) {
+        history.update(record.id, { state: "superseded", reason: outcome.superseded, previous: outcome.previous, timings: outcome.timings, finishedAt: new Date().toISOString() });
+        log.info("deploy superseded", { deploy: record.id, target: target.name, commit: record.commit, deployed: outcome.previous, reason: outcome.superseded });
+        return;
+      }
       history.update(record.id, {
         state: "succeeded",
         commit: outcome.commit,
@@ -74,8 +91,8 @@ export function createDeployer(options: { targets: LoadedTarget[]; history: Hist
 
   return {
     submit(targetName, submission) {
-      const queue = queues.get(targetName);
-      if (!queue) throw new Error(`unknown target ${targetName}`);
+      const target = currentTargets().find((t) => t.name === targetName);
+      if (!target) throw new Error(`unknown target ${targetName}`);
       const record: DeployRecord = {
         id: newDeployId(),
         target: targetName,
@@ -92,13 +109,13 @@ export function createDeployer(options: { targets: LoadedTarget[]; history: Hist
         timings: {},
       };
       history.add(record);
-      queue.push(record);
+      queueFor(target.repo).push({ target, record });
       return record;
     },
 
     async status() {
       return Promise.all(
-        [...targets.values()].map(async (t) => {
+        currentTargets().map(async (t) => {
           const last = history.latest(t.name);
           return {
             name: t.name,

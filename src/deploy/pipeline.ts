@@ -1,13 +1,13 @@
 import { fetchRef } from "../git/fetch.ts";
 import { basicAuth } from "../git/http-client.ts";
-import { discardRepository, initRepository, isCheckout, openRepository, readHeadCommit } from "../git/repository.ts";
+import { discardRepository, initRepository, isAncestor, isCheckout, openRepository, readHeadCommit } from "../git/repository.ts";
 import { updateInPlace } from "../publish/in-place.ts";
 import type { LoadedTarget } from "../config/loaded-target.ts";
 import type { Phase } from "../state/history.ts";
 
 export interface DeployRequest {
   ref: string;
-  /** The pushed commit; undefined deploys whatever the ref points to now. */
+  /** The pushed commit; undefined deploys whatever the ref points to now (a manual deploy). */
   commit: string | undefined;
 }
 
@@ -17,6 +17,8 @@ export interface DeployOutcome {
   changedPaths: number;
   bytesReceived: number;
   timings: Partial<Record<Phase, number>>;
+  /** Why the site was left as it was, when the pushed commit is older than the deployed one. */
+  superseded?: string | undefined;
 }
 
 /**
@@ -54,6 +56,21 @@ export async function runDeploy(target: LoadedTarget, request: DeployRequest, on
     if (firstDeploy) await discardRepository(repo);
     throw err;
   });
+
+  // Never backwards: forges retry and reorder deliveries, so a push can arrive
+  // after a newer one was deployed; its commit is then an ancestor of the live
+  // one and deploying it would undo the newer push. Only pushed commits are
+  // held to this; a manual deploy of the ref's tip goes wherever the ref is.
+  if (request.commit !== undefined && previous !== undefined && (await isAncestor(repo, fetched.commit, previous))) {
+    return {
+      previous,
+      commit: previous,
+      changedPaths: 0,
+      bytesReceived: fetched.bytesReceived,
+      timings,
+      superseded: `pushed commit ${fetched.commit} is older than the deployed ${previous} (an ancestor of it); the site stays at ${previous}`,
+    };
+  }
 
   const { changed } = await timed("checkout", () =>
     updateInPlace(repo, { from: previous, to: fetched.commit, ref: request.ref, force: target.force }),

@@ -39,7 +39,8 @@ async function target(name: string): Promise<LoadedTarget> {
     strategy: "in-place",
     force: false,
     fetchTimeoutSeconds: 30,
-    secret: undefined,
+    secrets: [],
+    signingTokens: [],
     credentials: undefined,
   };
 }
