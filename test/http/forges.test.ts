@@ -324,6 +324,18 @@ describe("routing to targets", () => {
     await expectTreeEquals(other.repo, bare, c2);
   });
 
+  test("a deploy queued before a reload removed its target still finishes, with the target it was queued for", async () => {
+    const site = await makeSite();
+    const res = await post(site, await delivery(pushCases[3]!, branchPush(c2)));
+    const { deploy } = (await res.json()) as { deploy: string };
+    site.config.replace({ targets: [] });
+    await site.deployer.idle();
+    expect(site.history.get(deploy)?.state).toBe("succeeded");
+    await expectTreeEquals(site.dir, bare, c2);
+    const after = await post(site, await delivery(pushCases[3]!, branchPush(c2)));
+    expect(after.status).toBe(404);
+  });
+
   test("a Bitbucket push changing several refs deploys the one the target follows", async () => {
     const site = await makeSite();
     const json = await fixtureJson("bitbucket-cloud-push.json");
