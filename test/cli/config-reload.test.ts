@@ -119,6 +119,7 @@ describe("SIGHUP", () => {
     try {
       const log = logReader(proc.stdout);
       const url = (await log.waitFor((l) => l.msg === "listening")).url as string;
+      expect((await fetch(new URL("healthz", url))).status).toBe(200);
 
       await writeFile(config, header() + targetToml("a", "a.secret", "ftp://example.com/x.git") + targetToml("b", "b.secret"));
       let mark = log.lines.length;
