@@ -20,11 +20,11 @@ export function createWebhookHandler(options: { config: ConfigRef; deployer: Dep
   const { config, deployer, deliveryIds } = options;
   return async function webhook(c: WebhookContext): Promise<Response> {
     const fields = c.get("logFields");
-    // One snapshot per request: a reload in between changes nothing for this one.
+    const delivery = { headers: c.req.raw.headers, body: new Uint8Array(await c.req.arrayBuffer()) };
+    // One snapshot per request, taken after the last await: from here to submit
+    // everything is synchronous, so a reload cannot slip in between.
     const target = pickTarget(config.current().targets, c.req.param("name"));
     fields.target = target.name;
-
-    const delivery = { headers: c.req.raw.headers, body: new Uint8Array(await c.req.arrayBuffer()) };
     const provider = detectProvider(delivery.headers);
     fields.provider = provider.name;
     // No keys only when the config allows unauthenticated deliveries (checked at load).

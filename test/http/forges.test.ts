@@ -186,6 +186,18 @@ describe("every forge's real push payload deploys the pushed commit", () => {
     });
   }
 
+  test("a GitHub delivery sent form-encoded is verified over the form bytes and deploys", async () => {
+    const site = await makeSite();
+    const json = await fixtureJson("github-push.json");
+    githubStyle(json, branchPush(c2));
+    const body = new TextEncoder().encode(new URLSearchParams({ payload: JSON.stringify(json) }).toString());
+    const headers = { ...forgeHeaders("github", body, { secret: SECRET }), "Content-Type": "application/x-www-form-urlencoded" };
+    const res = await post(site, { body, headers });
+    expect(res.status).toBe(202);
+    await site.deployer.idle();
+    await expectTreeEquals(site.dir, bare, c2);
+  });
+
   test("the target's remote is fetched, never the clone URL the payload names", async () => {
     const site = await makeSite();
     const before = server.requests;
