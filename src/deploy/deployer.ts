@@ -17,7 +17,7 @@ export interface TargetStatus {
   repo: string;
   refs: string;
   deployedCommit: string | undefined;
-  lastDeploy: Pick<DeployRecord, "id" | "state" | "ref" | "commit" | "error" | "finishedAt"> | undefined;
+  lastDeploy: Pick<DeployRecord, "id" | "state" | "ref" | "commit" | "error" | "reason" | "finishedAt"> | undefined;
 }
 
 export interface Deployer {
@@ -122,7 +122,7 @@ export function createDeployer(options: { targets: readonly LoadedTarget[] | (()
             repo: t.repo,
             refs: t.refs,
             deployedCommit: await deployedCommit(t.repo),
-            lastDeploy: last && { id: last.id, state: last.state, ref: last.ref, commit: last.commit, error: last.error, finishedAt: last.finishedAt },
+            lastDeploy: last && { id: last.id, state: last.state, ref: last.ref, commit: last.commit, error: last.error, reason: last.reason, finishedAt: last.finishedAt },
           };
         }),
       );

@@ -430,6 +430,8 @@ describe("never backwards", () => {
     expect(await git(site.dir, "rev-parse", "HEAD")).toBe(c2);
     await expectTreeEquals(site.dir, bare, c2);
     expect(site.logs.some((line) => line.includes('"msg":"deploy superseded"') && line.includes(deploy))).toBe(true);
+    const status = (await (await site.app.request("/status")).json()) as { targets: Array<{ deployedCommit: string; lastDeploy: { state: string; reason: string } }> };
+    expect(status.targets[0]).toMatchObject({ deployedCommit: c2, lastDeploy: { state: "superseded", reason: record!.reason } });
   });
 
   test("a newer commit after an older one deploys as usual", async () => {
