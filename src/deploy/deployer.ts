@@ -12,6 +12,13 @@ export interface Submission extends DeployRequest {
   deliveryId?: string | undefined;
 }
 
+interface QueuedDeploy {
+  target: LoadedTarget;
+  record: DeployRecord;
+  /** Commits of the same ref whose deploys this one replaced in the queue. */
+  supersededCommits: string[];
+}
+
 export interface TargetStatus {
   name: string;
   repo: string;
@@ -37,15 +44,21 @@ export interface Deployer {
 export function createDeployer(options: { targets: readonly LoadedTarget[] | (() => readonly LoadedTarget[]); history: History; log: Logger }): Deployer {
   const { history, log } = options;
   const currentTargets = typeof options.targets === "function" ? options.targets : () => options.targets as readonly LoadedTarget[];
-  const queues = new Map<string, CoalescingQueue<{ target: LoadedTarget; record: DeployRecord }>>();
+  const queues = new Map<string, CoalescingQueue<QueuedDeploy>>();
 
   function queueFor(repo: string) {
     let queue = queues.get(repo);
     if (!queue) {
       queue = createCoalescingQueue(
-        ({ target, record }) => execute(target, record),
-        ({ target, record }) => {
-          const reason = "a newer push arrived before this deploy started";
+        ({ target, record, supersededCommits }) => execute(target, record, supersededCommits),
+        ({ target, record, supersededCommits }, replacement) => {
+          // Deliveries can arrive out of order: the push that replaces this one
+          // may be older. It carries this commit along, and the pipeline deploys
+          // whichever of them is newest once their history is fetched.
+          if (record.commit && record.ref === replacement.record.ref) {
+            replacement.supersededCommits.push(record.commit, ...supersededCommits);
+          }
+          const reason = "a later delivery arrived before this deploy started";
           history.update(record.id, { state: "superseded", reason, finishedAt: new Date().toISOString() });
           log.info("deploy superseded", { deploy: record.id, target: target.name, reason });
         },
@@ -55,11 +68,11 @@ export function createDeployer(options: { targets: readonly LoadedTarget[] | (()
     return queue;
   }
 
-  async function execute(target: LoadedTarget, record: DeployRecord): Promise<void> {
+  async function execute(target: LoadedTarget, record: DeployRecord, supersededCommits: string[]): Promise<void> {
     history.update(record.id, { state: "running", startedAt: new Date().toISOString() });
     log.info("deploy started", { deploy: record.id, target: target.name, ref: record.ref, commit: record.commit });
     try {
-      const outcome = await runDeploy(target, record);
+      const outcome = await runDeploy(target, { ref: record.ref, commit: record.commit, supersededCommits });
       if (outcome.superseded) {
         history.update(record.id, { state: "superseded", reason: outcome.superseded, previous: outcome.previous, timings: outcome.timings, finishedAt: new Date().toISOString() });
         log.info("deploy superseded", { deploy: record.id, target: target.name, commit: record.commit, deployed: outcome.previous, reason: outcome.superseded });
@@ -109,7 +122,7 @@ export function createDeployer(options: { targets: readonly LoadedTarget[] | (()
         timings: {},
       };
       history.add(record);
-      queueFor(target.repo).push({ target, record });
+      queueFor(target.repo).push({ target, record, supersededCommits: [] });
       return record;
     },
 
