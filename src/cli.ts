@@ -1,5 +1,6 @@
 #!/usr/bin/env bun
 import pkg from "../package.json" with { type: "json" };
+import { check } from "./cli/check.ts";
 import { deploy } from "./cli/deploy.ts";
 import { rollback } from "./cli/rollback.ts";
 import { serve } from "./cli/serve.ts";
@@ -9,7 +10,9 @@ const USAGE = `hooksd ${pkg.version}: deploys a site when its forge sends a push
 
 Usage:
   hooksd serve  --repo DIR [options]   receive webhooks and deploy in the background
+  hooksd serve  --config FILE          the same for every target in a config file (SIGHUP reloads it)
   hooksd deploy --repo DIR [options]   deploy the branch's current tip now, once
+  hooksd check  --config FILE          validate a config file: exit 0, or 2 listing its problems
   hooksd rollback --repo DIR [--to ID] [--state-dir DIR] [--name NAME]
                                        switch DIR/current back to the previous (or named) release
   hooksd --help | --version
@@ -34,6 +37,7 @@ Target options (serve and deploy):
   --health-timeout SECONDS how long the health URL has (default 30)
 
 Serve options:
+  --config FILE            targets, secrets and settings from a TOML (or .json) file; no other flag with it
   --listen HOST:PORT       where to listen (default 127.0.0.1:8000)
   --secret-file FILE       the webhook secret (or env HOOKSD_SECRET); required
   --allow-unauthenticated  accept deliveries without a secret (not recommended)
@@ -41,7 +45,7 @@ Serve options:
 Exit status: 0 success, 1 a failed deploy, 2 a usage or configuration error.
 `;
 
-const commands: Record<string, (argv: string[]) => Promise<number>> = { serve, deploy, rollback };
+const commands: Record<string, (argv: string[]) => Promise<number>> = { serve, deploy, check, rollback };
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;

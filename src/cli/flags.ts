@@ -23,9 +23,15 @@ export const targetFlags = {
 
 export const serveFlags = {
   ...targetFlags,
+  config: { type: "string" },
   listen: { type: "string" },
   "secret-file": { type: "string" },
   "allow-unauthenticated": { type: "boolean" },
+} as const;
+
+export const checkFlags = {
+  config: { type: "string" },
+  help: { type: "boolean", short: "h" },
 } as const;
 
 export type TargetFlags = ParsedFlags<typeof targetFlags>;

@@ -15,12 +15,19 @@ export interface Submission extends DeployRequest {
   deliveryId?: string | undefined;
 }
 
+interface QueuedDeploy {
+  target: LoadedTarget;
+  record: DeployRecord;
+  /** Commits of the same ref whose deploys this one replaced in the queue. */
+  supersededCommits: string[];
+}
+
 export interface TargetStatus {
   name: string;
   repo: string;
   refs: string;
   deployedCommit: string | undefined;
-  lastDeploy: Pick<DeployRecord, "id" | "state" | "ref" | "commit" | "error" | "finishedAt"> | undefined;
+  lastDeploy: Pick<DeployRecord, "id" | "state" | "ref" | "commit" | "error" | "reason" | "finishedAt"> | undefined;
 }
 
 export interface Deployer {
@@ -31,27 +38,50 @@ export interface Deployer {
   idle(): Promise<void>;
 }
 
-/** One coalescing queue per target: never two deploys of a target at once, the newest push always deployed. */
-export function createDeployer(options: { targets: LoadedTarget[]; history: History; log: Logger }): Deployer {
+/**
+ * One coalescing queue per checkout: never two deploys into one directory at
+ * once, the newest push always deployed. `targets` may be a function so that
+ * a reloaded configuration is seen; a queued deploy keeps the target it was
+ * submitted with, so a reload never changes a deploy under way.
+ */
+export function createDeployer(options: { targets: readonly LoadedTarget[] | (() => readonly LoadedTarget[]); history: History; log: Logger }): Deployer {
   const { history, log } = options;
-  const targets = new Map(options.targets.map((t) => [t.name, t]));
-  const queues = new Map<string, CoalescingQueue<DeployRecord>>();
+  const currentTargets = typeof options.targets === "function" ? options.targets : () => options.targets as readonly LoadedTarget[];
+  const queues = new Map<string, CoalescingQueue<QueuedDeploy>>();
 
-  for (const target of targets.values()) {
-    const run = (record: DeployRecord) => execute(target, record);
-    const supersede = (record: DeployRecord) => {
-      history.update(record.id, { state: "superseded", finishedAt: new Date().toISOString() });
-      log.info("deploy superseded", { deploy: record.id, target: target.name });
-    };
-    queues.set(target.name, createCoalescingQueue(run, supersede));
+  function queueFor(repo: string) {
+    let queue = queues.get(repo);
+    if (!queue) {
+      queue = createCoalescingQueue(
+        ({ target, record, supersededCommits }) => execute(target, record, supersededCommits),
+        ({ target, record, supersededCommits }, replacement) => {
+          // Deliveries can arrive out of order: the push that replaces this one
+          // may be older. It carries this commit along, and the pipeline deploys
+          // whichever of them is newest once their history is fetched.
+          if (record.commit && record.ref === replacement.record.ref) {
+            replacement.supersededCommits.push(record.commit, ...supersededCommits);
+          }
+          const reason = "a later delivery arrived before this deploy started";
+          history.update(record.id, { state: "superseded", reason, finishedAt: new Date().toISOString() });
+          log.info("deploy superseded", { deploy: record.id, target: target.name, reason });
+        },
+      );
+      queues.set(repo, queue);
+    }
+    return queue;
   }
 
-  async function execute(target: LoadedTarget, record: DeployRecord): Promise<void> {
+  async function execute(target: LoadedTarget, record: DeployRecord, supersededCommits: string[]): Promise<void> {
     history.update(record.id, { state: "running", startedAt: new Date().toISOString() });
     log.info("deploy started", { deploy: record.id, target: target.name, ref: record.ref, commit: record.commit });
     const hooks: HookRun[] = [];
     try {
-      const outcome = await runDeploy(target, record, { id: record.id, log, hooks });
+      const outcome = await runDeploy(target, { ref: record.ref, commit: record.commit, supersededCommits }, { id: record.id, log, hooks });
+      if (outcome.superseded) {
+        history.update(record.id, { state: "superseded", reason: outcome.superseded, previous: outcome.previous, timings: outcome.timings, finishedAt: new Date().toISOString() });
+        log.info("deploy superseded", { deploy: record.id, target: target.name, commit: record.commit, deployed: outcome.previous, reason: outcome.superseded });
+        return;
+      }
       history.update(record.id, {
         state: "succeeded",
         commit: outcome.commit,
@@ -84,8 +114,8 @@ export function createDeployer(options: { targets: LoadedTarget[]; history: Hist
 
   return {
     submit(targetName, submission) {
-      const queue = queues.get(targetName);
-      if (!queue) throw new Error(`unknown target ${targetName}`);
+      const target = currentTargets().find((t) => t.name === targetName);
+      if (!target) throw new Error(`unknown target ${targetName}`);
       const record: DeployRecord = {
         id: newDeployId(),
         target: targetName,
@@ -102,20 +132,20 @@ export function createDeployer(options: { targets: LoadedTarget[]; history: Hist
         timings: {},
       };
       history.add(record);
-      queue.push(record);
+      queueFor(target.repo).push({ target, record, supersededCommits: [] });
       return record;
     },
 
     async status() {
       return Promise.all(
-        [...targets.values()].map(async (t) => {
+        currentTargets().map(async (t) => {
           const last = history.latest(t.name);
           return {
             name: t.name,
             repo: t.repo,
             refs: t.refs,
             deployedCommit: await deployedCommit(t.repo),
-            lastDeploy: last && { id: last.id, state: last.state, ref: last.ref, commit: last.commit, error: last.error, finishedAt: last.finishedAt },
+            lastDeploy: last && { id: last.id, state: last.state, ref: last.ref, commit: last.commit, error: last.error, reason: last.reason, finishedAt: last.finishedAt },
           };
         }),
       );

@@ -2,7 +2,7 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { fetchRef } from "../git/fetch.ts";
 import { basicAuth } from "../git/http-client.ts";
-import { discardRepository, initRepository, initStore, isCheckout, openRepository, readHeadCommit, setHead, type Repository } from "../git/repository.ts";
+import { discardRepository, initRepository, initStore, isAncestor, isCheckout, openRepository, readHeadCommit, setHead, type Repository } from "../git/repository.ts";
 import { hookEnvironment } from "../hooks/hook-env.ts";
 import { createHookRunner } from "../hooks/hook-runner.ts";
 import type { HookRun } from "../hooks/run-hook.ts";
@@ -20,8 +20,10 @@ import type { Phase } from "../state/history.ts";
 
 export interface DeployRequest {
   ref: string;
-  /** The pushed commit; undefined deploys whatever the ref points to now. */
+  /** The pushed commit; undefined deploys whatever the ref points to now (a manual deploy). */
   commit: string | undefined;
+  /** Pushed commits of the same ref whose deploys this one replaced; the newest of all is deployed. */
+  supersededCommits?: readonly string[] | undefined;
 }
 
 export interface DeployContext {
@@ -43,6 +45,8 @@ export interface DeployOutcome {
   release: string | undefined;
   reusedFiles: number | undefined;
   hooks: HookRun[];
+  /** Why the site was left as it was, when the pushed commit is older than the deployed one. */
+  superseded?: string | undefined;
 }
 
 /** What git passes for "no commit" (post-checkout's first argument on a clone). */
@@ -96,7 +100,7 @@ export async function runDeploy(target: LoadedTarget, request: DeployRequest, co
     repoHooks: target.repoHooks,
     workDir: join(atomic ? layout.privateDir : join(repo.gitdir, "hooksd"), `hooks-${context.id}`),
     timeoutSeconds: target.hookTimeoutSeconds ?? DEFAULT_HOOK_TIMEOUT_SECONDS,
-    env: hookEnvironment(process.env, [target.secret, target.credentials?.password], {}),
+    env: hookEnvironment(process.env, [...target.secrets, ...target.signingTokens, target.credentials?.password], {}),
     log: context.log,
   });
 
@@ -114,16 +118,35 @@ export async function runDeploy(target: LoadedTarget, request: DeployRequest, co
       }),
     );
     fetchedSomething = true;
-    vars.HOOKSD_NEW_COMMIT = fetched.commit;
-    await hooks.addRepoHooks(repo, fetched.commit);
+    const commit = await newestCommit(repo, fetched.commit, request.supersededCommits ?? []);
+
+    // Never backwards: forges retry and reorder deliveries, so a push can arrive
+    // after a newer one was deployed; its commit is then an ancestor of the live
+    // one and deploying it would undo the newer push. Only pushed commits are
+    // held to this; a manual deploy of the ref's tip goes wherever the ref is.
+    if (request.commit !== undefined && previous !== undefined && (await isAncestor(repo, commit, previous))) {
+      return {
+        previous,
+        commit: previous,
+        changedPaths: 0,
+        bytesReceived: fetched.bytesReceived,
+        timings,
+        release: undefined,
+        reusedFiles: undefined,
+        hooks: hooks.runs,
+        superseded: `pushed commit ${commit} is older than the deployed ${previous} (an ancestor of it); the site stays at ${previous}`,
+      };
+    }
+    vars.HOOKSD_NEW_COMMIT = commit;
+    await hooks.addRepoHooks(repo, commit);
     // As git gives them to post-checkout, and to pre-receive / post-receive on stdin.
-    const checkoutArgs = [vars.HOOKSD_OLD_COMMIT!, fetched.commit, "1"];
-    const refLine = `${vars.HOOKSD_OLD_COMMIT} ${fetched.commit} ${request.ref}\n`;
+    const checkoutArgs = [vars.HOOKSD_OLD_COMMIT!, commit, "1"];
+    const refLine = `${vars.HOOKSD_OLD_COMMIT} ${commit} ${request.ref}\n`;
 
     let changedPaths: number;
     let reusedFiles: number | undefined;
     if (atomic) {
-      const made = await timed("checkout", () => materializeRelease(repo, layout, { id: context.id, commit: fetched.commit, ref: request.ref }, base));
+      const made = await timed("checkout", () => materializeRelease(repo, layout, { id: context.id, commit, ref: request.ref }, base));
       release = made.release.id;
       changedPaths = made.written;
       reusedFiles = made.reused;
@@ -132,13 +155,13 @@ export async function runDeploy(target: LoadedTarget, request: DeployRequest, co
       await timed("publish", () => publishRelease(layout, made.release.id, target));
       published = true;
       // The store's HEAD is what the next fetch offers as "have".
-      await setHead(repo, request.ref, fetched.commit);
+      await setHead(repo, request.ref, commit);
     } else {
       await hooks.run("pre-deploy", { cwd: target.repo, stdin: refLine, env: vars, mustSucceed: true });
       const lock = join(repo.gitdir, "hooksd.lock");
       const updated = await timed("checkout", () =>
         withTargetLock(lock, { timeoutMs: LOCK_WAIT_MS, purpose: `deploy ${context.id}` }, () =>
-          updateInPlace(repo, { from: previous, to: fetched.commit, ref: request.ref, force: target.force }),
+          updateInPlace(repo, { from: previous, to: commit, ref: request.ref, force: target.force }),
         ),
       );
       published = true;
@@ -146,7 +169,7 @@ export async function runDeploy(target: LoadedTarget, request: DeployRequest, co
       await hooks.run("post-checkout", { cwd: target.repo, args: checkoutArgs, env: vars });
     }
     await hooks.run("post-deploy", { cwd: newTree, stdin: refLine, env: vars });
-    return { previous, commit: fetched.commit, changedPaths, bytesReceived: fetched.bytesReceived, timings, release, reusedFiles, hooks: hooks.runs };
+    return { previous, commit, changedPaths, bytesReceived: fetched.bytesReceived, timings, release, reusedFiles, hooks: hooks.runs };
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     await hooks.run("deploy-failed", { cwd: target.repo, env: { ...vars, HOOKSD_ERROR: message } }).catch(() => []);
@@ -172,4 +195,17 @@ async function openStore(target: LoadedTarget, layout: ReleaseLayout): Promise<R
   const repo = await initStore(target.repo, layout, target.remote);
   await mkdir(layout.releases, { recursive: true });
   return repo;
+}
+
+/**
+ * Of the pushed commits, the one every other descends from: a burst delivered
+ * out of order still deploys its newest push. Commits on unrelated histories
+ * (a force push) leave the latest delivery's commit in place.
+ */
+async function newestCommit(repo: Repository, delivered: string, superseded: readonly string[]): Promise<string> {
+  let newest = delivered;
+  for (const candidate of superseded) {
+    if (await isAncestor(repo, newest, candidate)) newest = candidate;
+  }
+  return newest;
 }

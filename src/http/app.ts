@@ -1,8 +1,10 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import { createConfigRef, type ConfigRef } from "../config/config-ref.ts";
 import type { LoadedTarget } from "../config/loaded-target.ts";
 import type { Deployer } from "../deploy/deployer.ts";
 import type { Logger } from "../log.ts";
+import { createMemoryDeliveryIds, type DeliveryIds } from "../state/delivery-ids.ts";
 import { createAccessLog, type AccessLogVariables } from "./access-log.ts";
 import { HttpError } from "./http-error.ts";
 import { createErrorHandler, tooLarge } from "./on-error.ts";
@@ -12,21 +14,29 @@ import { createWebhookHandler } from "./webhook.ts";
 export const MAX_BODY_BYTES = 25 * 1024 * 1024;
 
 export interface AppOptions {
-  /** The target `POST /` deploys. */
-  target: LoadedTarget;
+  /** The current configuration, read through one swappable reference so that SIGHUP can replace it. */
+  config?: ConfigRef | undefined;
+  /** Shorthand for a fixed configuration of this one target. */
+  target?: LoadedTarget | undefined;
   deployer: Deployer;
   log: Logger;
+  /** Delivery ids already deployed; kept in memory unless given (serve passes the sqlite store). */
+  deliveryIds?: DeliveryIds | undefined;
 }
 
-export function createApp({ target, deployer, log }: AppOptions) {
+export function createApp({ config, target, deployer, log, deliveryIds }: AppOptions) {
+  const current = config ?? createConfigRef({ targets: target ? [target] : [] });
+  const webhook = createWebhookHandler({ config: current, deployer, deliveryIds: deliveryIds ?? createMemoryDeliveryIds() });
   const app = new Hono<{ Variables: AccessLogVariables }>();
   app.use(createAccessLog(log));
 
-  app.post("/", bodyLimit({ maxSize: MAX_BODY_BYTES, onError: tooLarge }), createWebhookHandler({ target, deployer }));
+  const limit = bodyLimit({ maxSize: MAX_BODY_BYTES, onError: tooLarge });
+  app.post("/", limit, webhook);
+  app.post("/hooks/:name", limit, webhook);
   app.get("/healthz", (c) => c.json({ ok: true }));
   app.get("/status", async (c) => c.json({ targets: await deployer.status() }));
 
-  for (const [path, allow] of [["/", "POST"], ["/healthz", "GET"], ["/status", "GET"]] as const) {
+  for (const [path, allow] of [["/", "POST"], ["/hooks/:name", "POST"], ["/healthz", "GET"], ["/status", "GET"]] as const) {
     app.all(path, (c) => {
       c.header("Allow", allow);
       throw new HttpError(405, "METHOD_NOT_ALLOWED", `${c.req.method} is not allowed here (use ${allow})`);

@@ -37,7 +37,7 @@ test("--strategy atomic on an existing checkout is a usage error and changes not
 
   const result = await hooksd(["deploy", "--repo", site.dir, "--strategy", "atomic"]);
   expect(result.exitCode).toBe(2);
-  expect(result.stderr).toContain("--strategy atomic:");
+  expect(result.stderr).toContain("--strategy: atomic, but");
   expect(result.stderr).toContain("is a git checkout");
   expect((await readdir(site.dir)).sort()).toEqual(before);
   await expectTreeEquals(site.dir, site.bare, v1);
@@ -53,7 +53,7 @@ test("--strategy in-place on atomic releases is a usage error and changes nothin
 
   const result = await hooksd(["deploy", "--repo", site.dir, "--strategy", "in-place", "--state-dir", state]);
   expect(result.exitCode).toBe(2);
-  expect(result.stderr).toContain("--strategy in-place:");
+  expect(result.stderr).toContain("--strategy: in-place, but");
   expect(await readlink(join(site.dir, "current"))).toBe(link);
 });
 

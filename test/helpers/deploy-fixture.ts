@@ -44,9 +44,13 @@ export async function removeSites(): Promise<void> {
 
 
 /** A target as the command line would build it, validated by the real schema. */
-export function makeTarget(site: Site, overrides: Record<string, unknown> = {}, secrets: { secret?: Secret; credentials?: Credentials } = {}): LoadedTarget {
+export function makeTarget(
+  site: Site,
+  overrides: Record<string, unknown> = {},
+  keys: { secrets?: Secret[]; signingTokens?: Secret[]; credentials?: Credentials } = {},
+): LoadedTarget {
   const parsed = v.parse(TargetSchema, { name: "site", repo: site.dir, remote: site.url, refs: "refs/heads/main", strategy: "atomic", ...overrides });
-  return { ...parsed, secret: secrets.secret, credentials: secrets.credentials };
+  return { ...parsed, secrets: keys.secrets ?? [], signingTokens: keys.signingTokens ?? [], credentials: keys.credentials };
 }
 
 /** Log lines, parsed. */

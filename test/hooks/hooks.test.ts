@@ -201,16 +201,22 @@ test("a hook's environment holds no secret but does hold the deploy's variables"
   Object.assign(process.env, {
     HOOKSD_SECRET: "webhook-secret-9c2e",
     CREDENTIALS_DIRECTORY: credDir,
-    // Not secret by name, but holding the credential's value.
+    // Not secret by name, but holding the credential's value, or the signing token.
     DEPLOY_URL: "https://deployer:tok-4f1d-credential-value@example.invalid/",
+    SIGNING_HELPER_ARG: "--key=signing-token-77aa",
     SITE_COLOR: "blue",
   });
   try {
-    const target = makeTarget(site, { hooksDir: await hooksDir({ "post-deploy": recorder(out) }) }, { secret: new Secret("webhook-secret-9c2e"), credentials });
+    const target = makeTarget(site, { hooksDir: await hooksDir({ "post-deploy": recorder(out) }) }, {
+      secrets: [new Secret("webhook-secret-9c2e")],
+      signingTokens: [new Secret("signing-token-77aa")],
+      credentials,
+    });
     const outcome = await deployOnce(target);
     const env = await readFile(join(out, "env"), "utf8");
     expect(env).not.toContain("webhook-secret-9c2e");
     expect(env).not.toContain("tok-4f1d-credential-value");
+    expect(env).not.toContain("signing-token-77aa");
     expect(env).not.toContain("CREDENTIALS_DIRECTORY");
     expect(env).toContain("SITE_COLOR=blue\n");
     expect(env).toContain("HOOKSD_TARGET=site\n");
@@ -220,7 +226,7 @@ test("a hook's environment holds no secret but does hold the deploy's variables"
     expect(env).toContain(`HOOKSD_DEPLOY_ID=${outcome.release}\n`);
     expect(env).toContain(`HOOKSD_RELEASE_DIR=${join(site.dir, "releases", outcome.release!)}\n`);
   } finally {
-    for (const key of ["HOOKSD_SECRET", "CREDENTIALS_DIRECTORY", "DEPLOY_URL", "SITE_COLOR"]) delete process.env[key];
+    for (const key of ["HOOKSD_SECRET", "CREDENTIALS_DIRECTORY", "DEPLOY_URL", "SIGNING_HELPER_ARG", "SITE_COLOR"]) delete process.env[key];
     Object.assign(process.env, saved);
   }
 });
