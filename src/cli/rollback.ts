@@ -8,7 +8,7 @@ import { newDeployId } from "../deploy/deploy-id.ts";
 import { LOCK_WAIT_MS } from "../publish/publish-release.ts";
 import { ReleaseError } from "../publish/release-error.ts";
 import { isReleaseLayout, releaseLayout } from "../publish/release-layout.ts";
-import { listReleases, readCurrentId, releaseBefore, type Release } from "../publish/releases.ts";
+import { isReleaseId, listReleases, readCurrentId, releaseBefore, type Release } from "../publish/releases.ts";
 import { switchCurrent } from "../publish/switch-current.ts";
 import { acquireTargetLock, LockError, type TargetLock } from "../publish/target-lock.ts";
 import { openDatabase } from "../state/database.ts";
@@ -38,13 +38,14 @@ export async function rollback(argv: string[]): Promise<number> {
   }
   const name = flags.name ?? (basename(dir) || "site");
   if (!v.is(TargetName, name)) throw new ConfigError(`--name: '${name}' must be 1-64 letters, digits, '.', '_' or '-'`);
-  if (flags.to !== undefined && !/^[0-9A-Za-z][0-9A-Za-z._-]*$/.test(flags.to)) throw new ConfigError(`--to: '${flags.to}' is not a release id`);
+  if (flags.to !== undefined && !isReleaseId(flags.to)) throw new ConfigError(`--to: '${flags.to}' is not a release id`);
   const stateDir = resolve(flags["state-dir"] ?? defaultStateDir());
   checkStateDir(stateDir, { repo: dir }, flags["state-dir"] !== undefined);
 
   const layout = releaseLayout(dir);
-  if (flags.to !== undefined && !(await listReleases(layout)).some((r) => r.id === flags.to)) {
-    throw new ConfigError(`--to: no release ${flags.to} in ${layout.releases} (releases: ${(await listReleases(layout)).map((r) => r.id).join(", ") || "none"})`);
+  const known = (await listReleases(layout)).map((r) => r.id);
+  if (flags.to !== undefined && !known.includes(flags.to)) {
+    throw new ConfigError(`--to: no release ${flags.to} in ${layout.releases} (releases: ${known.join(", ") || "none"})`);
   }
 
   let lock: TargetLock;

@@ -12,6 +12,11 @@ export interface Release {
 
 const ID = /^[0-9A-Za-z][0-9A-Za-z._-]*$/;
 
+/** Deploy ids name directories: no separators, no leading dot. */
+export function isReleaseId(id: string): boolean {
+  return ID.test(id);
+}
+
 export function releaseDir(layout: ReleaseLayout, id: string): string {
   return join(layout.releases, id);
 }
