@@ -1,7 +1,9 @@
 #!/usr/bin/env bun
 import pkg from "../package.json" with { type: "json" };
 import { deploy } from "./cli/deploy.ts";
+import { history } from "./cli/history.ts";
 import { serve } from "./cli/serve.ts";
+import { status } from "./cli/status.ts";
 import { ConfigError } from "./config/config-error.ts";
 
 const USAGE = `hooksd ${pkg.version}: deploys a site when its forge sends a push webhook
@@ -9,6 +11,10 @@ const USAGE = `hooksd ${pkg.version}: deploys a site when its forge sends a push
 Usage:
   hooksd serve  --repo DIR [options]   receive webhooks and deploy in the background
   hooksd deploy --repo DIR [options]   deploy the branch's current tip now, once
+  hooksd history [--target T] [--limit N] [--json] [--state-dir DIR]
+                                       the recorded deploys, newest first
+  hooksd status [--repo DIR [--name N]] [--json] [--state-dir DIR]
+                                       each target's deployed commit and last deploy
   hooksd --help | --version
 
 Target options (serve and deploy):
@@ -25,11 +31,16 @@ Serve options:
   --listen HOST:PORT       where to listen (default 127.0.0.1:8000)
   --secret-file FILE       the webhook secret (or env HOOKSD_SECRET); required
   --allow-unauthenticated  accept deliveries without a secret (not recommended)
+  --tls-cert FILE          serve HTTPS with this certificate (PEM, chain included) ...
+  --tls-key FILE           ... and its key; both files are read again on SIGHUP
+  --admin-token-file FILE  opens /status, /deploys/ID, /metrics to non-loopback clients
+                           sending 'Authorization: Bearer TOKEN' (or credential admin-token)
+  --shutdown-timeout SECONDS  on SIGTERM, wait this long for a running deploy (default 90)
 
 Exit status: 0 success, 1 a failed deploy, 2 a usage or configuration error.
 `;
 
-const commands: Record<string, (argv: string[]) => Promise<number>> = { serve, deploy };
+const commands: Record<string, (argv: string[]) => Promise<number>> = { serve, deploy, history, status };
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;

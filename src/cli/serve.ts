@@ -1,5 +1,5 @@
-import { mkdir } from "node:fs/promises";
 import { resolve } from "node:path";
+import { loadAdminToken } from "../config/admin-token.ts";
 import { ConfigError } from "../config/config-error.ts";
 import { checkStateDir, loadTargetFromFlags } from "../config/load-target.ts";
 import { readSecretFile } from "../config/read-secrets.ts";
@@ -7,13 +7,17 @@ import { Secret } from "../config/secret.ts";
 import { defaultStateDir } from "../config/state-dir.ts";
 import { createDeployer } from "../deploy/deployer.ts";
 import { createApp, MAX_BODY_BYTES } from "../http/app.ts";
+import { checkCertificates, startListener, type TlsFiles } from "../http/listener.ts";
 import { createLogger } from "../log.ts";
-import { createMemoryHistory } from "../state/history.ts";
-import { parseFlags, serveFlags, type ServeFlags } from "./flags.ts";
+import { createMetrics } from "../metrics/hooksd-metrics.ts";
+import { openDatabase } from "../state/database.ts";
+import { createSqliteHistory } from "../state/history.ts";
+import { createKnownTargets } from "../state/known-targets.ts";
+import { parseCount, parseFlags, serveFlags, type ServeFlags } from "./flags.ts";
 import { parseListen } from "./listen.ts";
 
-/** How long a stopping daemon waits for a running deploy before it exits anyway. */
-const SHUTDOWN_GRACE_MS = 60_000;
+/** How long a stopping daemon waits for a running deploy before it exits anyway (--shutdown-timeout). */
+const DEFAULT_SHUTDOWN_SECONDS = 90;
 
 export async function serve(argv: string[]): Promise<number> {
   // Everything is read and validated before the first side effect.
@@ -23,30 +27,56 @@ export async function serve(argv: string[]): Promise<number> {
   const listen = parseListen(flags.listen ?? "127.0.0.1:8000");
   const stateDir = resolve(flags["state-dir"] ?? defaultStateDir());
   checkStateDir(stateDir, target, flags["state-dir"] !== undefined);
+  const tls = readTlsFlags(flags);
+  if (tls) await checkCertificates(tls);
+  const adminToken = await loadAdminToken(flags["admin-token-file"]);
+  const shutdownMs = parseCount(flags["shutdown-timeout"], "--shutdown-timeout", DEFAULT_SHUTDOWN_SECONDS, 0) * 1000;
 
-  await mkdir(stateDir, { recursive: true, mode: 0o700 });
   const log = createLogger();
-  const deployer = createDeployer({ targets: [target], history: createMemoryHistory(), log });
-  const app = createApp({ target, deployer, log });
-  const server = Bun.serve({
-    hostname: listen.host,
-    port: listen.port,
+  const db = openDatabase(stateDir);
+  createKnownTargets(db).save([target]);
+  const metrics = createMetrics();
+  const history = metrics.observe(createSqliteHistory(db), [target.name]);
+  const deployer = createDeployer({ targets: [target], history, log });
+  const app = createApp({ target, deployer, log, history, metrics, adminToken });
+  const listener = await startListener({
+    listen,
+    tls,
     fetch: app.fetch,
     // Slightly above the app's own limit so that the app answers with its JSON 413.
     maxRequestBodySize: MAX_BODY_BYTES + 64 * 1024,
+    log,
   });
-  log.info("listening", { url: server.url.href, target: target.name, repo: target.repo, refs: target.refs, authenticated: secret !== undefined });
+  log.info("listening", { url: listener.url.href, target: target.name, repo: target.repo, refs: target.refs, authenticated: secret !== undefined, tls: tls !== undefined });
+  deployer.recover();
 
+  const reload = () => void listener.reloadCertificates();
+  process.on("SIGHUP", reload);
   return new Promise((done) => {
+    // Deliveries get 503 from here on; the running deploy may finish; what
+    // waits stays `queued` in the history and runs after the next start.
     const stop = async (signal: string) => {
-      log.info("stopping", { signal });
-      await server.stop();
-      await Promise.race([deployer.idle(), Bun.sleep(SHUTDOWN_GRACE_MS)]);
+      log.info("stopping", { signal, graceSeconds: shutdownMs / 1000 });
+      const finished = await deployer.shutdown(shutdownMs);
+      if (!finished) log.warn("a deploy was still running at the shutdown timeout; the next start redoes it", { graceSeconds: shutdownMs / 1000 });
+      process.off("SIGHUP", reload);
+      await listener.stop();
+      log.info("stopped", { queued: history.unfinished().filter((r) => r.state === "queued").map((r) => r.id) });
+      // A deploy cut off by the timeout may still write its record until the process exits.
+      if (finished) db.close();
       done(0);
     };
     process.once("SIGTERM", () => void stop("SIGTERM"));
     process.once("SIGINT", () => void stop("SIGINT"));
   });
+}
+
+function readTlsFlags(flags: ServeFlags): TlsFiles | undefined {
+  const certFile = flags["tls-cert"];
+  const keyFile = flags["tls-key"];
+  if (certFile === undefined && keyFile === undefined) return undefined;
+  if (certFile === undefined || keyFile === undefined) throw new ConfigError("--tls-cert and --tls-key go together: give both or neither");
+  return { certFile: resolve(certFile), keyFile: resolve(keyFile) };
 }
 
 /**

@@ -6,17 +6,20 @@
  */
 export interface CoalescingQueue<T> {
   push(item: T): void;
-  /** Resolves once nothing runs or waits. */
+  /** Resolves once nothing runs or waits (after close(): once nothing runs). */
   idle(): Promise<void>;
+  /** Starts nothing more: the running item finishes, the waiting one stays where it is. */
+  close(): void;
   readonly busy: boolean;
 }
 
 export function createCoalescingQueue<T>(run: (item: T) => Promise<void>, onSuperseded: (item: T) => void): CoalescingQueue<T> {
   let waiting: T | undefined;
   let draining: Promise<void> | undefined;
+  let closed = false;
 
   async function drain(): Promise<void> {
-    while (waiting !== undefined) {
+    while (waiting !== undefined && !closed) {
       const item = waiting;
       waiting = undefined;
       await run(item).catch(() => {}); // `run` records its own failures
@@ -28,7 +31,10 @@ export function createCoalescingQueue<T>(run: (item: T) => Promise<void>, onSupe
     push(item) {
       if (waiting !== undefined) onSuperseded(waiting);
       waiting = item;
-      draining ??= drain();
+      if (!closed) draining ??= drain();
+    },
+    close() {
+      closed = true;
     },
     idle: () => draining ?? Promise.resolve(),
     get busy() {

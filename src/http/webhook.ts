@@ -4,6 +4,7 @@ import type { LoadedTarget } from "../config/loaded-target.ts";
 import type { Deployer } from "../deploy/deployer.ts";
 import { detectProvider } from "../providers/index.ts";
 import type { AccessLogVariables } from "./access-log.ts";
+import { HttpError } from "./http-error.ts";
 
 /**
  * Verify, parse, decide, queue, answer: no git work happens before the answer.
@@ -12,6 +13,11 @@ import type { AccessLogVariables } from "./access-log.ts";
 export function createWebhookHandler(options: { target: LoadedTarget; deployer: Deployer }) {
   const { target, deployer } = options;
   return async function webhook(c: Context<{ Variables: AccessLogVariables }>): Promise<Response> {
+    // A stopping daemon takes no new work; forges retry a 503 later (then on the restarted daemon).
+    if (!deployer.accepting) {
+      c.header("Retry-After", "30");
+      throw new HttpError(503, "SHUTTING_DOWN", "hooksd is shutting down; deliver again shortly");
+    }
     const delivery = { headers: c.req.raw.headers, body: new Uint8Array(await c.req.arrayBuffer()) };
     const provider = detectProvider(delivery.headers);
     const fields = c.get("logFields");
