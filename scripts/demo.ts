@@ -95,14 +95,15 @@ say(ok ? "Demo finished: the push was deployed." : "Demo failed: the pushed comm
 process.exit(ok ? 0 : 1);
 
 async function echoLogsUntilListening(stdout: ReadableStream<Uint8Array>): Promise<string> {
-  const reader = stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const reader = stdout.getReader();
+  const decoder = new TextDecoder();
   let buffer = "";
   let url: string | undefined;
   const pump = async () => {
     for (;;) {
       const { value, done } = await reader.read();
       if (done) return;
-      buffer += value;
+      buffer += decoder.decode(value, { stream: true });
       let nl: number;
       while ((nl = buffer.indexOf("\n")) >= 0) {
         const line = buffer.slice(0, nl);

@@ -44,9 +44,14 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = { serve, d
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  if (command === undefined || command === "--help" || command === "-h" || command === "help") {
+  if (command === undefined) {
+    // Not asked for: a usage error, so the usage goes where errors go.
+    process.stderr.write(USAGE);
+    return 2;
+  }
+  if (command === "--help" || command === "-h" || command === "help") {
     process.stdout.write(USAGE);
-    return command === undefined ? 2 : 0;
+    return 0;
   }
   if (command === "--version" || command === "-V") {
     process.stdout.write(`hooksd ${pkg.version}\n`);

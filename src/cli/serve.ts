@@ -1,3 +1,4 @@
+import { mkdir } from "node:fs/promises";
 import { resolve } from "node:path";
 import { loadAdminToken } from "../config/admin-token.ts";
 import { ConfigError } from "../config/config-error.ts";
@@ -32,6 +33,11 @@ export async function serve(argv: string[]): Promise<number> {
   const adminToken = await loadAdminToken(flags["admin-token-file"]);
   const shutdownMs = parseCount(flags["shutdown-timeout"], "--shutdown-timeout", DEFAULT_SHUTDOWN_SECONDS, 0) * 1000;
 
+  // The environment can still refuse what the flags ask for (a read-only
+  // parent, a port in use): those are exit 2 with the flag's name, not a crash.
+  await mkdir(stateDir, { recursive: true, mode: 0o700 }).catch((err: NodeJS.ErrnoException) => {
+    throw new ConfigError(`--state-dir: cannot create ${stateDir} (${err.code ?? err.message})`);
+  });
   const log = createLogger();
   const db = openDatabase(stateDir);
   createKnownTargets(db).save([target]);
@@ -46,22 +52,27 @@ export async function serve(argv: string[]): Promise<number> {
     // Slightly above the app's own limit so that the app answers with its JSON 413.
     maxRequestBodySize: MAX_BODY_BYTES + 64 * 1024,
     log,
+  }).catch((err: NodeJS.ErrnoException) => {
+    if (err instanceof ConfigError) throw err;
+    throw new ConfigError(`--listen: cannot listen on ${flags.listen ?? "127.0.0.1:8000"} (${err.code ?? String(err)})`);
   });
-  log.info("listening", { url: listener.url.href, target: target.name, repo: target.repo, refs: target.refs, authenticated: secret !== undefined, tls: tls !== undefined });
-  deployer.recover();
 
   const reload = () => void listener.reloadCertificates();
   process.on("SIGHUP", reload);
-  return new Promise((done) => {
+  // The handlers go in before the "listening" line: a supervisor (or test)
+  // that reacts to that line with SIGTERM must get a clean stop, not the
+  // default action of the signal (exit 143).
+  const stopped = new Promise<number>((done) => {
     // Deliveries get 503 from here on; the running deploy may finish; what
     // waits stays `queued` in the history and runs after the next start.
     const stop = async (signal: string) => {
-      log.info("stopping", { signal, graceSeconds: shutdownMs / 1000 });
+      // What waits now stays queued: the queues start nothing more and deliveries are refused.
+      const queued = history.unfinished().filter((r) => r.state === "queued").map((r) => r.id);
+      log.info("stopping", { signal, graceSeconds: shutdownMs / 1000, queued });
       const finished = await deployer.shutdown(shutdownMs);
       if (!finished) log.warn("a deploy was still running at the shutdown timeout; the next start redoes it", { graceSeconds: shutdownMs / 1000 });
       process.off("SIGHUP", reload);
       await listener.stop();
-      log.info("stopped", { queued: history.unfinished().filter((r) => r.state === "queued").map((r) => r.id) });
       // A deploy cut off by the timeout may still write its record until the process exits.
       if (finished) db.close();
       done(0);
@@ -69,6 +80,9 @@ export async function serve(argv: string[]): Promise<number> {
     process.once("SIGTERM", () => void stop("SIGTERM"));
     process.once("SIGINT", () => void stop("SIGINT"));
   });
+  log.info("listening", { url: listener.url.href, target: target.name, repo: target.repo, refs: target.refs, authenticated: secret !== undefined, tls: tls !== undefined });
+  deployer.recover();
+  return stopped;
 }
 
 function readTlsFlags(flags: ServeFlags): TlsFiles | undefined {
@@ -85,13 +99,13 @@ function readTlsFlags(flags: ServeFlags): TlsFiles | undefined {
  * that nothing hooksd starts inherits it.
  */
 async function loadWebhookSecret(flags: ServeFlags): Promise<Secret | undefined> {
-  const fromEnv = process.env.HOOKSD_SECRET;
+  const fromEnv = process.env.HOOKSD_SECRET || undefined; // set but empty counts as unset
   delete process.env.HOOKSD_SECRET;
   if (flags["secret-file"] !== undefined && fromEnv !== undefined) {
     throw new ConfigError("--secret-file and HOOKSD_SECRET are both set: give the secret once");
   }
   if (flags["secret-file"] !== undefined) return readSecretFile(flags["secret-file"], "--secret-file");
-  if (fromEnv) return new Secret(fromEnv);
+  if (fromEnv !== undefined) return new Secret(fromEnv);
   if (flags["allow-unauthenticated"]) return undefined;
   throw new ConfigError("no webhook secret: pass --secret-file FILE or set HOOKSD_SECRET (or --allow-unauthenticated to accept unsigned deliveries)");
 }

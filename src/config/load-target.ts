@@ -1,5 +1,5 @@
 import { readdir } from "node:fs/promises";
-import { basename, relative, resolve } from "node:path";
+import { basename, isAbsolute, relative, resolve, sep } from "node:path";
 import * as v from "valibot";
 import type { TargetFlags } from "../cli/flags.ts";
 import { isCheckout, readCurrentBranch, readOriginUrl } from "../git/repository.ts";
@@ -20,7 +20,12 @@ export async function loadTargetFromFlags(flags: TargetFlags, secret: Secret | u
 
   if (!checkout) {
     if (!flags.remote) throw new ConfigError(`--repo: ${repo} is not a git checkout (pass --remote URL to create it with a first deploy)`);
-    const entries = await readdir(repo).catch(() => []);
+    // Only a missing DIR counts as empty: a file (ENOTDIR) or an unreadable
+    // directory must be refused here, not fail the first deploy.
+    const entries = await readdir(repo).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === "ENOENT") return [];
+      throw new ConfigError(err.code === "ENOTDIR" ? `--repo: ${repo} is not a directory` : `--repo: cannot read ${repo} (${err.code ?? "error"})`);
+    });
     if (entries.length > 0) throw new ConfigError(`--repo: ${repo} is neither a git checkout nor empty; refusing to deploy over it`);
   }
 
@@ -40,7 +45,8 @@ export async function loadTargetFromFlags(flags: TargetFlags, secret: Secret | u
     force: flags.force ?? false,
     fetchTimeoutSeconds: flags["fetch-timeout"] === undefined ? undefined : Number(flags["fetch-timeout"]),
   };
-  const parsed = v.safeParse(TargetSchema, raw);
+  // One problem per flag: later checks of a pipe only restate the first one.
+  const parsed = v.safeParse(TargetSchema, raw, { abortPipeEarly: true });
   if (!parsed.success) throw new ConfigError(describeIssues(parsed.issues).map(toFlagName).join("; "));
 
   const credentials = flags["credentials-file"] ? await readCredentialsFile(flags["credentials-file"], "--credentials-file") : undefined;
@@ -63,7 +69,8 @@ function toFlagName(problem: string): string {
 /** hooksd's own files never land inside the served tree unless asked for explicitly. */
 export function checkStateDir(stateDir: string, target: LoadedTarget, explicit: boolean): void {
   const rel = relative(target.repo, stateDir);
-  const inside = rel === "" || (!rel.startsWith("..") && !rel.startsWith("/"));
+  // A child named like "..cache" is still inside: only ".." itself or "../" leaves.
+  const inside = rel === "" || (rel !== ".." && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
   if (inside && !explicit) {
     throw new ConfigError(`the default state dir ${stateDir} is inside ${target.repo}; pass --state-dir to choose where hooksd keeps its files`);
   }

@@ -18,8 +18,21 @@ const RemoteUrl = v.pipe(
   v.string(),
   v.url("must be a URL"),
   v.check((url) => /^https?:\/\//i.test(url), "must be an http:// or https:// URL (hooksd speaks git's smart HTTP)"),
-  v.check((url) => !new URL(url).username && !new URL(url).password, "must not carry credentials: use a credentials file"),
+  // A pipe runs every check even after v.url failed, so this one must not throw
+  // on a non-URL (an origin that is a local path, say): v.url has reported it.
+  v.check((url) => {
+    const parsed = tryParseUrl(url);
+    return !parsed?.username && !parsed?.password;
+  }, "must not carry credentials: use a credentials file"),
 );
+
+function tryParseUrl(url: string): URL | undefined {
+  try {
+    return new URL(url);
+  } catch {
+    return undefined;
+  }
+}
 
 export const TargetName = v.pipe(
   v.string(),

@@ -22,16 +22,25 @@ export function createCoalescingQueue<T>(run: (item: T) => Promise<void>, onSupe
     while (waiting !== undefined && !closed) {
       const item = waiting;
       waiting = undefined;
-      await run(item).catch(() => {}); // `run` records its own failures
+      // `run` records its own failures. Promise.try turns a run that throws
+      // before returning a promise into a rejection: thrown straight out of
+      // drain(), it left `draining` set forever, and every later item was
+      // queued behind a drain that would never run it. (It still starts `run`
+      // synchronously, and the await always yields, so `draining` is assigned
+      // before the line below clears it.)
+      await Promise.try(run, item).catch(() => {});
     }
     draining = undefined;
   }
 
   return {
     push(item) {
-      if (waiting !== undefined) onSuperseded(waiting);
+      // The new item is queued before the callback runs: if the callback
+      // throws, the caller sees the error but the newest item is not lost.
+      const replaced = waiting;
       waiting = item;
       if (!closed) draining ??= drain();
+      if (replaced !== undefined) onSuperseded(replaced);
     },
     close() {
       closed = true;

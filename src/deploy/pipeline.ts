@@ -1,6 +1,6 @@
 import { fetchRef } from "../git/fetch.ts";
 import { basicAuth } from "../git/http-client.ts";
-import { initRepository, isCheckout, openRepository, readHeadCommit } from "../git/repository.ts";
+import { discardRepository, initRepository, isCheckout, openRepository, readHeadCommit } from "../git/repository.ts";
 import { updateInPlace } from "../publish/in-place.ts";
 import type { LoadedTarget } from "../config/loaded-target.ts";
 import type { Phase } from "../state/history.ts";
@@ -41,7 +41,8 @@ export async function runDeploy(
     }
   };
 
-  const repo = (await isCheckout(target.repo)) ? await openRepository(target.repo) : await initRepository(target.repo, target.remote);
+  const firstDeploy = !(await isCheckout(target.repo));
+  const repo = firstDeploy ? await initRepository(target.repo, target.remote) : await openRepository(target.repo);
   const previous = await readHeadCommit(repo);
 
   const fetched = await timed("fetch", () =>
@@ -52,7 +53,12 @@ export async function runDeploy(
       authorization: target.credentials && basicAuth(target.credentials.username, target.credentials.password.reveal()),
       timeoutSeconds: target.fetchTimeoutSeconds,
     }),
-  );
+  ).catch(async (err: unknown) => {
+    // A first deploy that fetched nothing leaves DIR as it found it: the
+    // next attempt then starts from scratch instead of from an empty repository.
+    if (firstDeploy) await discardRepository(repo);
+    throw err;
+  });
 
   onFetched?.(fetched.commit);
   const { changed } = await timed("checkout", () =>

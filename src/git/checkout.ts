@@ -3,7 +3,7 @@ import { lstat, mkdir, rename, rm, rmdir, symlink, unlink, writeFile } from "nod
 import { dirname, join } from "node:path";
 import git from "isomorphic-git";
 import { entryFromStats, type IndexEntry } from "./index-file.ts";
-import { ancestors } from "./local-changes.ts";
+import { ancestors, nonDirectoryAncestorFinder } from "./local-changes.ts";
 import type { Repository } from "./repository.ts";
 import type { Change } from "./tree-diff.ts";
 import { forEachLimit } from "../util/for-each-limit.ts";
@@ -19,7 +19,13 @@ const GITLINK = 0o160000;
  * Returns fresh index entries for every path written.
  */
 export async function applyChanges(repo: Repository, dir: string, changes: Change[], options: { clearObstacles: boolean }): Promise<IndexEntry[]> {
-  const removals = changes.filter((c) => c.before && !c.after).map((c) => c.path);
+  const removals: string[] = [];
+  const nonDirectoryAncestor = nonDirectoryAncestorFinder(dir);
+  for (const { path, before, after } of changes) {
+    // Below a symlink that took a tracked directory's place there is nothing of ours to
+    // delete, and unlink() would follow the symlink out of the tree.
+    if (before && !after && !(await nonDirectoryAncestor(path))) removals.push(path);
+  }
   await forEachLimit(removals, 16, (path) => unlink(join(dir, path)).catch(ignore("ENOENT")));
   await pruneEmptyDirs(dir, removals);
 

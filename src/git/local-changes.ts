@@ -26,31 +26,63 @@ export interface Obstacles {
  */
 export async function findObstacles(dir: string, index: Map<string, IndexEntry>, changes: Change[], indexMtimeSeconds: number): Promise<Obstacles> {
   const targets = new Map(changes.map((c) => [c.path, c.after]));
+  const deleted = new Set(changes.filter((c) => c.before && !c.after).map((c) => c.path));
+  const nonDirectoryAncestor = nonDirectoryAncestorFinder(dir);
   const modified: string[] = [];
   const missing: string[] = [];
   await forEachLimit([...index.values()], 32, async (entry) => {
     if (entry.mode === GITLINK) return;
-    const state = await compareWithEntry(dir, entry, targets.get(entry.path), indexMtimeSeconds);
+    // Under a file or symlink that took the place of a tracked directory the entry is gone,
+    // and looking further would follow the symlink out of the tree.
+    const state = (await nonDirectoryAncestor(entry.path)) ? "missing" : await compareWithEntry(dir, entry, targets.get(entry.path), indexMtimeSeconds);
     if (state === "modified") modified.push(entry.path);
     if (state === "missing") missing.push(entry.path);
   });
 
-  const deleted = new Set(changes.filter((c) => c.before && !c.after).map((c) => c.path));
+  // Every path the checkout will write: the commit's additions and modifications, and missing tracked files it restores.
+  const writes = [...changes.flatMap((c) => (c.after ? [c.path] : [])), ...missing.filter((path) => !targets.has(path))];
   const untracked = new Set<string>();
-  const checkedDirs = new Set<string>();
-  for (const change of changes) {
-    if (!change.after || index.has(change.path)) continue;
-    if (await blocksPath(dir, change.path, change.after, index, deleted)) untracked.add(change.path);
+  for (const path of writes) {
     // Every directory on the way must be a directory (or a tracked file this change deletes):
     // an untracked file or symlink there would be overwritten or followed out of the tree.
-    for (const parent of ancestors(change.path)) {
-      if (checkedDirs.has(parent)) continue;
-      checkedDirs.add(parent);
-      const st = await lstat(join(dir, parent)).catch(() => undefined);
-      if (st && !st.isDirectory() && !deleted.has(parent)) untracked.add(parent);
+    const blocker = await nonDirectoryAncestor(path);
+    if (blocker) {
+      if (!deleted.has(blocker)) untracked.add(blocker);
+      continue;
     }
+    const target = targets.get(path);
+    if (target && !index.has(path) && (await blocksPath(dir, path, target, index, deleted))) untracked.add(path);
   }
   return { modified: modified.sort(), untracked: [...untracked].sort(), missing: missing.sort() };
+}
+
+/**
+ * Returns a lookup of the first ancestor of a path that exists and is not a
+ * directory (a file, or a symlink even to a directory). Ancestors are checked
+ * top-down and the search stops there, so lstat never resolves a path through
+ * a symlink. Results are cached: call it again after changing the tree.
+ */
+export function nonDirectoryAncestorFinder(dir: string): (path: string) => Promise<string | undefined> {
+  const kinds = new Map<string, Promise<"directory" | "missing" | "other">>();
+  const kindOf = (path: string) => {
+    let kind = kinds.get(path);
+    if (!kind) {
+      kind = lstat(join(dir, path)).then(
+        (st) => (st.isDirectory() ? "directory" : "other"),
+        () => "missing",
+      );
+      kinds.set(path, kind);
+    }
+    return kind;
+  };
+  return async (path) => {
+    for (const parent of ancestors(path)) {
+      const kind = await kindOf(parent);
+      if (kind === "other") return parent;
+      if (kind === "missing") return undefined;
+    }
+    return undefined;
+  };
 }
 
 async function compareWithEntry(dir: string, entry: IndexEntry, target: TreeEntry | undefined, indexMtimeSeconds: number): Promise<"clean" | "modified" | "missing"> {

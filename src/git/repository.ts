@@ -1,5 +1,5 @@
 import fs from "node:fs";
-import { mkdir, stat } from "node:fs/promises";
+import { mkdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import git from "isomorphic-git";
 import { GitError } from "./git-error.ts";
@@ -12,6 +12,8 @@ export interface Repository {
   dir: string;
   gitdir: string;
   cache: object;
+  /** The first directory initRepository had to create, if any. */
+  createdDir?: string | undefined;
 }
 
 export async function isCheckout(dir: string): Promise<boolean> {
@@ -25,10 +27,15 @@ export async function openRepository(dir: string): Promise<Repository> {
 
 /** Creates DIR (and its parents) as an empty repository whose origin is `remote`. */
 export async function initRepository(dir: string, remote: string): Promise<Repository> {
-  await mkdir(dir, { recursive: true });
+  const created = await mkdir(dir, { recursive: true });
   await git.init({ fs, dir, defaultBranch: "main" });
   await git.addRemote({ fs, dir, remote: "origin", url: remote, force: true });
-  return openRepository(dir);
+  return { ...(await openRepository(dir)), createdDir: created };
+}
+
+/** Undoes initRepository: removes .git, and DIR itself if initRepository created it. */
+export async function discardRepository(repo: Repository): Promise<void> {
+  await rm(repo.createdDir ?? repo.gitdir, { recursive: true, force: true });
 }
 
 export async function readOriginUrl(dir: string): Promise<string | undefined> {

@@ -48,7 +48,16 @@ async function diffEntry(repo: Repository, path: string, a: TreeEntry | undefine
 async function readTree(repo: Repository, oid: string | undefined): Promise<Map<string, TreeEntry>> {
   const entries = new Map<string, TreeEntry>();
   if (!oid) return entries;
-  const { tree } = await git.readTree({ fs, gitdir: repo.gitdir, oid, cache: repo.cache });
+  let tree;
+  try {
+    ({ tree } = await git.readTree({ fs, gitdir: repo.gitdir, oid, cache: repo.cache }));
+  } catch (cause) {
+    // isomorphic-git applies git's verify_path() rules itself while parsing the tree, so most
+    // hostile names surface here as its own error, which must still be reported as UNSAFE_TREE.
+    const err = cause as { code?: string; data?: { filepath?: string } };
+    if (err.code === "UnsafeFilepathError") throw unsafeEntry(String(err.data?.filepath), oid, cause);
+    throw cause;
+  }
   for (const entry of tree) {
     checkEntryName(entry.path, oid);
     entries.set(entry.path, { mode: parseInt(entry.mode, 8), oid: entry.oid });
@@ -62,6 +71,10 @@ async function readTree(repo: Repository, oid: string | undefined): Promise<Map<
  */
 function checkEntryName(name: string, tree: string): void {
   if (name === "" || name === "." || name === ".." || name.includes("/") || name.includes("\0") || name.toLowerCase() === ".git") {
-    throw new GitError("UNSAFE_TREE", `tree ${tree} has an entry named ${JSON.stringify(name)}, which is never checked out`);
+    throw unsafeEntry(name, tree);
   }
+}
+
+function unsafeEntry(name: string, tree: string, cause?: unknown): GitError {
+  return new GitError("UNSAFE_TREE", `tree ${tree} has an entry named ${JSON.stringify(name)}, which is never checked out`, { cause });
 }

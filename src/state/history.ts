@@ -90,14 +90,17 @@ export function createSqliteHistory(db: Database, keep = 1000): History {
   const insert = db.prepare("INSERT INTO deploys (id, target, record) VALUES ($id, $target, $record)");
   const replace = db.prepare("UPDATE deploys SET record = $record WHERE id = $id");
   const byId = db.prepare<{ record: string }, { id: string }>("SELECT record FROM deploys WHERE id = $id");
+  // Newest means most recently added, so order by rowid (insertion order),
+  // not by id: ids made in the same millisecond differ only in random bits,
+  // and a burst of pushes lands in one millisecond.
   const newest = db.prepare<{ record: string }, { target: string | null; limit: number }>(
-    "SELECT record FROM deploys WHERE $target IS NULL OR target = $target ORDER BY id DESC LIMIT $limit",
+    "SELECT record FROM deploys WHERE $target IS NULL OR target = $target ORDER BY rowid DESC LIMIT $limit",
   );
   const prune = db.prepare(
-    "DELETE FROM deploys WHERE target = $target AND id NOT IN (SELECT id FROM deploys WHERE target = $target ORDER BY id DESC LIMIT $keep)",
+    "DELETE FROM deploys WHERE target = $target AND id NOT IN (SELECT id FROM deploys WHERE target = $target ORDER BY rowid DESC LIMIT $keep)",
   );
   const owed = db.prepare<{ record: string }, []>(
-    `SELECT record FROM deploys WHERE json_extract(record, '$.state') IN (${UNFINISHED_STATES.map((s) => `'${s}'`).join(", ")}) ORDER BY id`,
+    `SELECT record FROM deploys WHERE json_extract(record, '$.state') IN (${UNFINISHED_STATES.map((s) => `'${s}'`).join(", ")}) ORDER BY rowid`,
   );
   const parse = (row: { record: string } | null) => (row ? (JSON.parse(row.record) as DeployRecord) : undefined);
 

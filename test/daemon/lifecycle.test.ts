@@ -60,7 +60,7 @@ describe("SIGTERM", () => {
     const waiting = (await waitingRes.json()) as { deploy: string };
 
     first.proc.kill("SIGTERM");
-    await first.waitForLog((l) => l.msg === "stopping");
+    expect((await first.waitForLog((l) => l.msg === "stopping")).queued).toEqual([waiting.deploy]);
     const refused = await deliver(first, s.next, third);
     expect(refused.status).toBe(503);
     expect(refused.headers.get("retry-after")).toBe("30");

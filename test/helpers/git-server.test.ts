@@ -1,23 +1,14 @@
-import { afterAll, afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { chmod, lstat, readlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { commitFiles, createRemote, expectTreeEquals, git, makeTempDir, push, removeTempDirs } from "./git-fixture";
-import { startGitServer, type GitServer } from "./git-server";
+import { gitServersPerTest, startGitServer } from "./git-server.ts";
 
 // Each test runs a dozen or more git processes; on a busy shared machine one of
 // them can take seconds, which is no reason to fail.
 setDefaultTimeout(30_000);
 
-const servers: GitServer[] = [];
-async function serve(options: Parameters<typeof startGitServer>[0]): Promise<GitServer> {
-  const server = await startGitServer(options);
-  servers.push(server);
-  return server;
-}
-
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.stop()));
-});
+const serve = gitServersPerTest();
 afterAll(removeTempDirs);
 
 /** A served remote "site.git" with one pushed commit. */

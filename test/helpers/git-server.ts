@@ -3,6 +3,7 @@
  * over git's smart HTTP protocol by running the native `git http-backend` as a
  * CGI process per request. Tests only; src/ never runs the git binary.
  */
+import { afterEach } from "bun:test";
 import type { Server, Subprocess } from "bun";
 
 export interface GitServer {
@@ -181,4 +182,17 @@ function headerBlockEnd(buf: Uint8Array): number {
     lineStart = i + 1;
   }
   return -1;
+}
+
+/** For a test file: starts git servers on demand and stops every one after each test. */
+export function gitServersPerTest(): (options: GitServerOptions) => Promise<GitServer> {
+  const servers: GitServer[] = [];
+  afterEach(async () => {
+    await Promise.all(servers.splice(0).map((s) => s.stop()));
+  });
+  return async (options) => {
+    const server = await startGitServer(options);
+    servers.push(server);
+    return server;
+  };
 }
