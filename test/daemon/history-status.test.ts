@@ -5,15 +5,15 @@ import { join } from "node:path";
 import type { DeployRecord } from "../../src/state/history.ts";
 import type { TargetStatus } from "../../src/state/target-status.ts";
 import { git, makeTempDir, removeTempDirs } from "../helpers/git-fixture.ts";
-import { createSite, gitlabPush, runHooksd, siteArgs, startDaemon, type Daemon, type Site } from "../helpers/daemon.ts";
+import { createDaemonSite, FROM_SOURCE, gitlabPush, runHooksd, siteArgs, startDaemon, type Daemon, type DaemonSite } from "./support.ts";
 
 setDefaultTimeout(60_000);
 
-let site: Site;
+let site: DaemonSite;
 const daemons: Daemon[] = [];
 
 beforeAll(async () => {
-  site = await createSite("history");
+  site = await createDaemonSite("history");
 });
 afterAll(async () => {
   for (const d of daemons) d.proc.kill("SIGKILL");
@@ -22,7 +22,7 @@ afterAll(async () => {
 });
 
 async function json<T>(args: string[]): Promise<T> {
-  const result = await runHooksd(args);
+  const result = await runHooksd(FROM_SOURCE, args);
   expect(result.stderr).toBe("");
   expect(result.exitCode).toBe(0);
   return JSON.parse(result.stdout) as T;
@@ -36,7 +36,7 @@ describe("hooksd history and hooksd status", () => {
   test("read what `hooksd deploy` recorded in the state dir, with no daemon running", async () => {
     await resetCheckout();
     const stateDir = join(await makeTempDir("state"), "hooksd");
-    const deployed = await runHooksd(["deploy", "--repo", site.repo, "--state-dir", stateDir]);
+    const deployed = await runHooksd(FROM_SOURCE, ["deploy", "--repo", site.repo, "--remote", site.url, "--state-dir", stateDir]);
     expect(deployed.exitCode).toBe(0);
 
     const records = await json<DeployRecord[]>(["history", "--json", "--state-dir", stateDir]);
@@ -46,7 +46,7 @@ describe("hooksd history and hooksd status", () => {
     expect(Object.keys(record!.timings).sort()).toEqual(["checkout", "fetch"]);
     expect(Date.parse(record!.finishedAt!)).toBeGreaterThanOrEqual(Date.parse(record!.startedAt!));
 
-    const table = await runHooksd(["history", "--state-dir", stateDir]);
+    const table = await runHooksd(FROM_SOURCE, ["history", "--state-dir", stateDir]);
     expect(table.exitCode).toBe(0);
     const lines = table.stdout.trimEnd().split("\n");
     expect(lines[0]).toMatch(/^ID +TARGET +STATE +REF +FROM +TO +QUEUED +TOOK +ERROR$/);
@@ -64,7 +64,7 @@ describe("hooksd history and hooksd status", () => {
         lastDeploy: { id: record!.id, state: "succeeded", ref: "refs/heads/main", commit: site.next, finishedAt: record!.finishedAt! },
       },
     ]);
-    const statusTable = await runHooksd(["status", "--state-dir", stateDir]);
+    const statusTable = await runHooksd(FROM_SOURCE, ["status", "--state-dir", stateDir]);
     expect(statusTable.stdout.split("\n")[0]).toMatch(/^TARGET +DEPLOYED +LAST DEPLOY +STATE +FINISHED +REPO +ERROR$/);
     expect(statusTable.stdout.split("\n")[1]).toMatch(new RegExp(`^site +${site.next.slice(0, 12)} +${record!.id} +succeeded `));
 
@@ -76,13 +76,13 @@ describe("hooksd history and hooksd status", () => {
   test("history filters with --target and --limit, newest first, and refuses a bad --limit with exit 2", async () => {
     await resetCheckout();
     const stateDir = await makeTempDir("state-limit");
-    for (let i = 0; i < 3; i++) expect((await runHooksd(["deploy", "--repo", site.repo, "--state-dir", stateDir])).exitCode).toBe(0);
+    for (let i = 0; i < 3; i++) expect((await runHooksd(FROM_SOURCE, ["deploy", "--repo", site.repo, "--remote", site.url, "--state-dir", stateDir])).exitCode).toBe(0);
     const all = await json<DeployRecord[]>(["history", "--json", "--state-dir", stateDir]);
     expect(all.map((r) => r.id)).toEqual(all.map((r) => r.id).sort().reverse());
     expect(all.map((r) => r.previous)).toEqual([site.next, site.next, site.base]);
     expect((await json<DeployRecord[]>(["history", "--json", "--limit", "2", "--state-dir", stateDir])).map((r) => r.id)).toEqual(all.slice(0, 2).map((r) => r.id));
     expect(await json<DeployRecord[]>(["history", "--json", "--target", "other", "--state-dir", stateDir])).toEqual([]);
-    const none = await runHooksd(["history", "--target", "other", "--state-dir", stateDir]);
+    const none = await runHooksd(FROM_SOURCE, ["history", "--target", "other", "--state-dir", stateDir]);
     expect(none.stdout).toBe(`no deploys recorded in ${stateDir} for target other\n`);
 
     for (const [args, message] of [
@@ -91,7 +91,7 @@ describe("hooksd history and hooksd status", () => {
       [["--limit"], "--limit needs a value"],
       [["--repo", site.repo], "unknown flag --repo"],
     ] as const) {
-      const bad = await runHooksd(["history", ...args, "--state-dir", stateDir]);
+      const bad = await runHooksd(FROM_SOURCE, ["history", ...args, "--state-dir", stateDir]);
       expect(bad.exitCode).toBe(2);
       expect(bad.stderr).toContain(message);
       expect(bad.stdout).toBe("");
@@ -101,9 +101,9 @@ describe("hooksd history and hooksd status", () => {
   test("an empty state dir answers without creating anything, and status --repo names a checkout directly", async () => {
     await resetCheckout();
     const stateDir = join(await makeTempDir("state-empty"), "never");
-    const history = await runHooksd(["history", "--state-dir", stateDir]);
+    const history = await runHooksd(FROM_SOURCE, ["history", "--state-dir", stateDir]);
     expect(history).toEqual({ exitCode: 0, stdout: `no deploys recorded in ${stateDir}\n`, stderr: "" });
-    const status = await runHooksd(["status", "--state-dir", stateDir]);
+    const status = await runHooksd(FROM_SOURCE, ["status", "--state-dir", stateDir]);
     expect(status.exitCode).toBe(0);
     expect(status.stdout).toBe(`no targets recorded in ${stateDir} (start 'hooksd serve' there, or pass --repo DIR)\n`);
     const direct = await json<{ targets: TargetStatus[] }>(["status", "--json", "--repo", site.repo, "--state-dir", stateDir]);
@@ -114,7 +114,7 @@ describe("hooksd history and hooksd status", () => {
   test("show a running daemon's deploys from another process, and GET /deploys/:id serves the same record", async () => {
     await resetCheckout();
     const stateDir = await makeTempDir("state-live");
-    const daemon = await startDaemon([...siteArgs(site), "--state-dir", stateDir]);
+    const daemon = await startDaemon(FROM_SOURCE, [...siteArgs(site), "--state-dir", stateDir]);
     daemons.push(daemon);
     const { headers, body } = await gitlabPush(site.base, site.next);
     const { deploy } = (await (await fetch(daemon.url, { method: "POST", headers, body })).json()) as { deploy: string };
@@ -151,9 +151,9 @@ describe("the admin endpoints of a real daemon", () => {
     await mkdir(credentials);
     await writeFile(join(credentials, "admin-token"), "credential-token-Vd7x\n", { mode: 0o600 });
 
-    const open = await startDaemon([...siteArgs(site), "--state-dir", join(dir, "s1"), "--listen", "0.0.0.0:0"]);
-    const withFile = await startDaemon([...siteArgs(site), "--state-dir", join(dir, "s2"), "--listen", "0.0.0.0:0", "--admin-token-file", tokenFile]);
-    const withCredential = await startDaemon([...siteArgs(site), "--state-dir", join(dir, "s3"), "--listen", "0.0.0.0:0"], { CREDENTIALS_DIRECTORY: credentials });
+    const open = await startDaemon(FROM_SOURCE, [...siteArgs(site), "--state-dir", join(dir, "s1"), "--listen", "0.0.0.0:0"]);
+    const withFile = await startDaemon(FROM_SOURCE, [...siteArgs(site), "--state-dir", join(dir, "s2"), "--listen", "0.0.0.0:0", "--admin-token-file", tokenFile]);
+    const withCredential = await startDaemon(FROM_SOURCE, [...siteArgs(site), "--state-dir", join(dir, "s3"), "--listen", "0.0.0.0:0"], { CREDENTIALS_DIRECTORY: credentials });
     daemons.push(open, withFile, withCredential);
     const get = (d: Daemon, host: string, token?: string) =>
       fetch(`http://${host}:${d.port}/metrics`, token ? { headers: { Authorization: `Bearer ${token}` } } : {}).then((r) => r.status);
@@ -179,7 +179,7 @@ describe("the admin endpoints of a real daemon", () => {
 
   test("an unreadable --admin-token-file is a usage error (exit 2) before anything starts", async () => {
     const dir = await makeTempDir("admin-token-missing");
-    const result = await runHooksd(["serve", ...siteArgs(site), "--state-dir", join(dir, "state"), "--listen", "127.0.0.1:0", "--admin-token-file", join(dir, "nope")]);
+    const result = await runHooksd(FROM_SOURCE, ["serve", ...siteArgs(site), "--state-dir", join(dir, "state"), "--listen", "127.0.0.1:0", "--admin-token-file", join(dir, "nope")]);
     expect(result.exitCode).toBe(2);
     expect(result.stderr).toContain(`--admin-token-file: cannot read ${join(dir, "nope")} (ENOENT)`);
     expect(await readdir(dir)).toEqual([]);

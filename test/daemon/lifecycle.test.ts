@@ -1,14 +1,20 @@
-import { afterAll, afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, afterEach, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { DeployRecord } from "../../src/state/history.ts";
 import { commitFiles, expectTreeEquals, git, push, removeTempDirs } from "../helpers/git-fixture.ts";
-import { createGate, createSite, gitlabPush, runHooksd, siteArgs, startDaemon, waitUntil, type Daemon, type Site } from "../helpers/daemon.ts";
+import { buildBinary, createDaemonSite, createGate, gitlabPush, runHooksd, siteArgs, startDaemon, waitUntil, type Daemon, type DaemonSite, type Gate } from "./support.ts";
 
 setDefaultTimeout(120_000);
 
 const started: Daemon[] = [];
-const sites: Site[] = [];
+const sites: DaemonSite[] = [];
+/** Signals and crashes are the compiled executable's business: these tests run it. */
+let hooksd: string[];
+
+beforeAll(async () => {
+  hooksd = await buildBinary();
+});
 
 afterEach(() => {
   for (const d of started.splice(0)) d.proc.kill("SIGKILL");
@@ -18,14 +24,14 @@ afterAll(async () => {
   await removeTempDirs();
 });
 
-async function site(prefix: string, gate?: ReturnType<typeof createGate>): Promise<Site> {
-  const s = await createSite(prefix, gate);
+async function site(prefix: string, gate?: Gate): Promise<DaemonSite> {
+  const s = await createDaemonSite(prefix, gate);
   sites.push(s);
   return s;
 }
 
-async function start(s: Site, extra: string[] = []): Promise<Daemon> {
-  const d = await startDaemon([...siteArgs(s), ...extra]);
+async function start(s: DaemonSite, extra: string[] = []): Promise<Daemon> {
+  const d = await startDaemon(hooksd, [...siteArgs(s), ...extra]);
   started.push(d);
   return d;
 }
@@ -36,8 +42,8 @@ async function deliver(d: Daemon, before: string, after: string): Promise<Respon
 }
 
 /** The history as `hooksd history --json` prints it: a separate process reading the state dir. */
-async function historyOf(s: Site): Promise<Map<string, DeployRecord>> {
-  const result = await runHooksd(["history", "--json", "--state-dir", s.stateDir]);
+async function historyOf(s: DaemonSite): Promise<Map<string, DeployRecord>> {
+  const result = await runHooksd(hooksd, ["history", "--json", "--state-dir", s.stateDir]);
   expect(result.exitCode).toBe(0);
   return new Map((JSON.parse(result.stdout) as DeployRecord[]).map((r) => [r.id, r]));
 }
@@ -123,7 +129,7 @@ describe("a crash", () => {
     const s = await site("sigkill");
     // Enough files that the checkout takes a while, so the kill lands in the middle of it.
     const files: Record<string, string> = { "index.html": "<h1>big</h1>\n" };
-    for (let i = 0; i < 4000; i++) files[`big/${String(i).padStart(4, "0")}.txt`] = `file ${i}\n`;
+    for (let i = 0; i < 3000; i++) files[`big/${String(i).padStart(4, "0")}.txt`] = `file ${i}\n`;
     const big = await commitFiles(s.work, files, "big");
     await push(s.work);
 

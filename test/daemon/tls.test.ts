@@ -2,13 +2,15 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { copyFile, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { git, makeTempDir, removeTempDirs } from "../helpers/git-fixture.ts";
-import { createGate, createSite, gitlabPush, runHooksd, siteArgs, startDaemon, type Site } from "../helpers/daemon.ts";
+import { buildBinary, createDaemonSite, createGate, gitlabPush, runHooksd, siteArgs, startDaemon, type DaemonSite } from "./support.ts";
 
 setDefaultTimeout(60_000);
 
 const gate = createGate();
-let site: Site;
+let site: DaemonSite;
 let pki: string;
+/** The compiled executable: TLS comes from the Bun runtime it carries. */
+let hooksd: string[];
 
 async function run(cmd: string[], cwd: string): Promise<string> {
   const proc = Bun.spawn(cmd, { cwd, stdout: "pipe", stderr: "pipe" });
@@ -42,7 +44,8 @@ async function curl(url: string, extra: string[] = []): Promise<{ status: number
 }
 
 beforeAll(async () => {
-  site = await createSite("tls", gate);
+  hooksd = await buildBinary();
+  site = await createDaemonSite("tls", gate);
   pki = await makeTempDir("pki");
   await run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=hooksd test CA",
     "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign"], pki);
@@ -59,7 +62,7 @@ afterAll(async () => {
 
 describe("serve --tls-cert/--tls-key", () => {
   test("serves HTTPS that curl verifies against the CA, and picks up a renewed certificate on SIGHUP while a deploy runs", async () => {
-    const daemon = await startDaemon([...siteArgs(site), "--tls-cert", join(pki, "live.pem"), "--tls-key", join(pki, "live.key")]);
+    const daemon = await startDaemon(hooksd, [...siteArgs(site), "--tls-cert", join(pki, "live.pem"), "--tls-key", join(pki, "live.key")]);
     try {
       expect(daemon.url).toStartWith("https://127.0.0.1:");
       const before = await curl(`${daemon.url}healthz`);
@@ -114,7 +117,7 @@ describe("serve --tls-cert/--tls-key", () => {
 
   test("refuses to start, with exit 2 naming the flags, when the key is not the certificate's", async () => {
     const stateDir = join(site.tmp, "state-mismatch");
-    const result = await runHooksd(["serve", "--repo", site.repo, "--secret-file", site.secretFile, "--state-dir", stateDir, "--listen", "127.0.0.1:0",
+    const result = await runHooksd(hooksd, ["serve", ...siteArgs(site), "--state-dir", stateDir, "--listen", "127.0.0.1:0",
       "--tls-cert", join(pki, "first.pem"), "--tls-key", join(pki, "renewed.key")]);
     expect(result.exitCode).toBe(2);
     expect(result.stderr).toContain("--tls-cert/--tls-key");
@@ -126,11 +129,11 @@ describe("serve --tls-cert/--tls-key", () => {
   test("refuses --tls-cert without --tls-key, and an unreadable certificate file, with exit 2", async () => {
     const stateDir = join(site.tmp, "state-half");
     const head = await git(site.repo, "rev-parse", "HEAD");
-    const base = ["serve", "--repo", site.repo, "--secret-file", site.secretFile, "--state-dir", stateDir, "--listen", "127.0.0.1:0"];
-    const half = await runHooksd([...base, "--tls-cert", join(pki, "first.pem")]);
+    const base = ["serve", ...siteArgs(site), "--state-dir", stateDir, "--listen", "127.0.0.1:0"];
+    const half = await runHooksd(hooksd, [...base, "--tls-cert", join(pki, "first.pem")]);
     expect(half.exitCode).toBe(2);
     expect(half.stderr).toContain("--tls-cert and --tls-key go together");
-    const missing = await runHooksd([...base, "--tls-cert", join(pki, "nope.pem"), "--tls-key", join(pki, "first.key")]);
+    const missing = await runHooksd(hooksd, [...base, "--tls-cert", join(pki, "nope.pem"), "--tls-key", join(pki, "first.key")]);
     expect(missing.exitCode).toBe(2);
     expect(missing.stderr).toContain(`--tls-cert: cannot read ${join(pki, "nope.pem")} (ENOENT)`);
     expect(await readdir(stateDir).catch(() => "missing")).toBe("missing");

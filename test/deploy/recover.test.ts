@@ -1,11 +1,10 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import type { LoadedTarget } from "../../src/config/loaded-target.ts";
 import { createDeployer } from "../../src/deploy/deployer.ts";
 import { silentLogger } from "../../src/log.ts";
 import { openDatabase } from "../../src/state/database.ts";
 import { createSqliteHistory, type DeployRecord } from "../../src/state/history.ts";
 import { commitFiles, expectTreeEquals, git, makeTempDir, push, removeTempDirs } from "../helpers/git-fixture.ts";
-import { createSite, type Site } from "../helpers/daemon.ts";
+import { createSite, createTarget, type Site } from "../http/harness.ts";
 
 setDefaultTimeout(60_000);
 
@@ -22,18 +21,6 @@ afterAll(async () => {
   await removeTempDirs();
 });
 
-const target = (): LoadedTarget => ({
-  name: "site",
-  repo: site.repo,
-  remote: site.server.url("site.git"),
-  refs: "refs/heads/main",
-  strategy: "in-place",
-  force: false,
-  fetchTimeoutSeconds: 30,
-  secret: undefined,
-  credentials: undefined,
-});
-
 function record(id: string, state: DeployRecord["state"], commit: string, targetName = "site"): DeployRecord {
   return { id, target: targetName, provider: "gitlab", deliveryId: `delivery-${id}`, ref: "refs/heads/main", commit, previous: undefined, state, error: undefined,
     queuedAt: "2026-11-22T00:00:00.000Z", startedAt: state === "running" ? "2026-11-22T00:00:01.000Z" : undefined, finishedAt: undefined, timings: {} };
@@ -41,14 +28,14 @@ function record(id: string, state: DeployRecord["state"], commit: string, target
 
 describe("Deployer.recover", () => {
   test("redoes the interrupted deploy's own commit first, then runs the queued one, and leaves other targets' records alone", async () => {
-    await git(site.repo, "checkout", "--quiet", "-B", "main", site.base);
+    const target = await createTarget(site);
     const db = openDatabase(await makeTempDir("recover-state"));
     const history = createSqliteHistory(db);
     history.add(record("20261122T000000000Z-aaaaaa", "running", site.next));
     history.add(record("20261122T000001000Z-bbbbbb", "queued", third));
     history.add(record("20261122T000002000Z-cccccc", "running", third, "elsewhere"));
 
-    const deployer = createDeployer({ targets: [target()], history, log: silentLogger });
+    const deployer = createDeployer({ targets: [target], history, log: silentLogger });
     const owed = deployer.recover();
     await deployer.idle();
 
@@ -65,7 +52,7 @@ describe("Deployer.recover", () => {
     expect(redone).toMatchObject({ state: "succeeded", previous: site.base, commit: site.next, provider: "gitlab", deliveryId: "delivery-20261122T000000000Z-aaaaaa" });
     expect(resumed).toMatchObject({ state: "succeeded", previous: site.next, commit: third });
     expect(Date.parse(resumed.startedAt!)).toBeGreaterThanOrEqual(Date.parse(redone.finishedAt!));
-    await expectTreeEquals(site.repo, site.bare, third);
+    await expectTreeEquals(target.repo, site.bare, third);
 
     expect(history.get("20261122T000002000Z-cccccc")?.state).toBe("running");
     expect(history.unfinished().map((r) => r.id)).toEqual(["20261122T000002000Z-cccccc"]);
@@ -73,10 +60,10 @@ describe("Deployer.recover", () => {
   });
 
   test("after shutdown() the waiting deploy is not started and stays queued", async () => {
-    await git(site.repo, "checkout", "--quiet", "-B", "main", site.base);
+    const target = await createTarget(site);
     const db = openDatabase(await makeTempDir("shutdown-state"));
     const history = createSqliteHistory(db);
-    const deployer = createDeployer({ targets: [target()], history, log: silentLogger });
+    const deployer = createDeployer({ targets: [target], history, log: silentLogger });
     const first = deployer.submit("site", { ref: "refs/heads/main", commit: site.next });
     const second = deployer.submit("site", { ref: "refs/heads/main", commit: third });
     expect(deployer.accepting).toBe(true);
@@ -85,7 +72,7 @@ describe("Deployer.recover", () => {
     expect(history.get(first.id)?.state).toBe("succeeded");
     expect(history.get(second.id)?.state).toBe("queued");
     expect(history.unfinished().map((r) => r.id)).toEqual([second.id]);
-    expect(await git(site.repo, "rev-parse", "HEAD")).toBe(site.next);
+    expect(await git(target.repo, "rev-parse", "HEAD")).toBe(site.next);
     db.close();
   });
 });

@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import type { LoadedTarget } from "../../src/config/loaded-target.ts";
 import { Secret } from "../../src/config/secret.ts";
 import { createDeployer } from "../../src/deploy/deployer.ts";
 import { createApp } from "../../src/http/app.ts";
@@ -8,7 +7,8 @@ import { createMetrics } from "../../src/metrics/hooksd-metrics.ts";
 import { openDatabase } from "../../src/state/database.ts";
 import { boundHookOutput, createSqliteHistory, HOOK_OUTPUT_LIMIT, type DeployRecord } from "../../src/state/history.ts";
 import { git, makeTempDir, removeTempDirs } from "../helpers/git-fixture.ts";
-import { createSite, gitlabPush, SECRET, type Site } from "../helpers/daemon.ts";
+import { gitlabPush } from "../daemon/support.ts";
+import { createSite, createTarget, type Site } from "./harness.ts";
 import { parseExposition, valueOf } from "../helpers/prometheus.ts";
 
 setDefaultTimeout(60_000);
@@ -24,37 +24,18 @@ afterAll(async () => {
   await removeTempDirs();
 });
 
-function targetOf(s: Site): LoadedTarget {
-  return {
-    name: "site",
-    repo: s.repo,
-    remote: s.server.url("site.git"),
-    refs: "refs/heads/main",
-    strategy: "in-place",
-    force: false,
-    fetchTimeoutSeconds: 30,
-    secret: new Secret(SECRET),
-    credentials: undefined,
-  };
-}
-
-/** An app wired as serve wires it: sqlite history in a fresh state dir, observed by the metrics. */
+/** An app wired as serve wires it (sqlite history in a fresh state dir, observed by the metrics), on a fresh checkout at base. */
 async function setup(adminToken?: string) {
   const stateDir = await makeTempDir("admin-state");
   const db = openDatabase(stateDir);
-  const target = targetOf(site);
+  const target = await createTarget(site);
   const metrics = createMetrics();
   const history = metrics.observe(createSqliteHistory(db), [target.name]);
   const deployer = createDeployer({ targets: [target], history, log: silentLogger });
   const app = createApp({ target, deployer, log: silentLogger, history, metrics, adminToken: adminToken === undefined ? undefined : new Secret(adminToken) });
   /** A request as if it came over a socket from `clientAddress`. */
   const request = (path: string, clientAddress: string, init: RequestInit = {}) => Promise.resolve(app.request(path, init, { clientAddress }));
-  return { history, deployer, request };
-}
-
-/** Puts the shared checkout back where every test starts. */
-async function resetCheckout(): Promise<void> {
-  await git(site.repo, "checkout", "--quiet", "-B", "main", site.base);
+  return { history, deployer, request, target };
 }
 
 const ADMIN_PATHS = ["/status", "/metrics", "/deploys/20261122T000000000Z-000000"];
@@ -100,7 +81,7 @@ describe("admin endpoints", () => {
   });
 
   test("GET /deploys/:id returns the whole record from the history, hook output included", async () => {
-    const { request, history, deployer } = await setup();
+    const { request, history, deployer, target } = await setup();
     const push = await gitlabPush(site.base, site.next);
     const accepted = (await (await request("/", "127.0.0.1", { method: "POST", headers: push.headers, body: push.body })).json()) as { deploy: string };
     await deployer.idle();
@@ -115,8 +96,7 @@ describe("admin endpoints", () => {
     expect(Object.keys(record.timings).sort()).toEqual(["checkout", "fetch"]);
     expect(record.hookOutput).toStartWith("[... 10 characters cut ...]\n");
     expect(record.hookOutput!.length).toBeLessThan(HOOK_OUTPUT_LIMIT + 100);
-    expect(await git(site.repo, "rev-parse", "HEAD")).toBe(site.next);
-    await resetCheckout();
+    expect(await git(target.repo, "rev-parse", "HEAD")).toBe(site.next);
 
     const missing = await request("/deploys/nope", "127.0.0.1");
     expect(missing.status).toBe(404);
@@ -169,7 +149,6 @@ describe("GET /metrics", () => {
     const seconds = (Date.parse(record!.finishedAt!) - Date.parse(record!.startedAt!)) / 1000;
     expect(valueOf(m, "hooksd_deploy_duration_seconds_sum", { target: "site" })).toBeCloseTo(seconds, 6);
     expect(valueOf(m, "hooksd_last_success_timestamp_seconds", { target: "site" })).toBe(Date.parse(record!.finishedAt!) / 1000);
-    await resetCheckout();
   });
 
   test("reads the last success back from the history after a restart", async () => {
