@@ -26,21 +26,15 @@ export const serveFlags = {
 } as const;
 
 /** Flags of the commands that only read the state dir. */
-export const historyFlags = {
+const readerFlags = {
   "state-dir": { type: "string" },
-  target: { type: "string" },
-  limit: { type: "string" },
   json: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
 
-export const statusFlags = {
-  "state-dir": { type: "string" },
-  repo: { type: "string" },
-  name: { type: "string" },
-  json: { type: "boolean" },
-  help: { type: "boolean", short: "h" },
-} as const;
+export const historyFlags = { ...readerFlags, target: { type: "string" }, limit: { type: "string" } } as const;
+
+export const statusFlags = { ...readerFlags, repo: { type: "string" }, name: { type: "string" } } as const;
 
 export type TargetFlags = ParsedFlags<typeof targetFlags>;
 export type ServeFlags = ParsedFlags<typeof serveFlags>;

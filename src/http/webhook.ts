@@ -13,15 +13,15 @@ import { HttpError } from "./http-error.ts";
 export function createWebhookHandler(options: { target: LoadedTarget; deployer: Deployer }) {
   const { target, deployer } = options;
   return async function webhook(c: Context<{ Variables: AccessLogVariables }>): Promise<Response> {
+    const delivery = { headers: c.req.raw.headers, body: new Uint8Array(await c.req.arrayBuffer()) };
+    const provider = detectProvider(delivery.headers);
+    const fields = c.get("logFields");
+    fields.provider = provider.name;
     // A stopping daemon takes no new work; forges retry a 503 later (then on the restarted daemon).
     if (!deployer.accepting) {
       c.header("Retry-After", "30");
       throw new HttpError(503, "SHUTTING_DOWN", "hooksd is shutting down; deliver again shortly");
     }
-    const delivery = { headers: c.req.raw.headers, body: new Uint8Array(await c.req.arrayBuffer()) };
-    const provider = detectProvider(delivery.headers);
-    const fields = c.get("logFields");
-    fields.provider = provider.name;
     if (target.secret) provider.verify(delivery, target.secret.reveal());
 
     const parsed = provider.parse(delivery);

@@ -12,10 +12,15 @@ export function createMetrics() {
   const duration = registry.histogram("hooksd_deploy_duration_seconds", "Time from a deploy's start to its end (succeeded or failed), by target.", DURATION_BUCKETS);
   const lastSuccess = registry.gauge("hooksd_last_success_timestamp_seconds", "Unix time at which the target's last successful deploy finished.");
 
+  // Durations only of deploys this process ran: a deploy interrupted by a
+  // crash is closed at the next start, and its "duration" would span the outage.
+  const ranHere = new Set<string>();
+
   function onRecord(record: DeployRecord): void {
     deploys.inc({ target: record.target, state: record.state });
+    if (record.state === "running") ranHere.add(record.id);
     if (record.state !== "succeeded" && record.state !== "failed") return;
-    if (record.startedAt && record.finishedAt) {
+    if (ranHere.delete(record.id) && record.startedAt && record.finishedAt) {
       duration.observe({ target: record.target }, (Date.parse(record.finishedAt) - Date.parse(record.startedAt)) / 1000);
     }
     if (record.state === "succeeded" && record.finishedAt) lastSuccess.set({ target: record.target }, Date.parse(record.finishedAt) / 1000);

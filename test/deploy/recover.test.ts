@@ -3,6 +3,8 @@ import { createDeployer } from "../../src/deploy/deployer.ts";
 import { silentLogger } from "../../src/log.ts";
 import { openDatabase } from "../../src/state/database.ts";
 import { createSqliteHistory, type DeployRecord } from "../../src/state/history.ts";
+import { createMetrics } from "../../src/metrics/hooksd-metrics.ts";
+import { parseExposition, valueOf } from "../helpers/prometheus.ts";
 import { commitFiles, expectTreeEquals, git, makeTempDir, push, removeTempDirs } from "../helpers/git-fixture.ts";
 import { createSite, createTarget, type Site } from "../http/harness.ts";
 
@@ -30,10 +32,12 @@ describe("Deployer.recover", () => {
   test("redoes the interrupted deploy's own commit first, then runs the queued one, and leaves other targets' records alone", async () => {
     const target = await createTarget(site);
     const db = openDatabase(await makeTempDir("recover-state"));
-    const history = createSqliteHistory(db);
-    history.add(record("20261122T000000000Z-aaaaaa", "running", site.next));
-    history.add(record("20261122T000001000Z-bbbbbb", "queued", third));
-    history.add(record("20261122T000002000Z-cccccc", "running", third, "elsewhere"));
+    const stored = createSqliteHistory(db);
+    stored.add(record("20261122T000000000Z-aaaaaa", "running", site.next));
+    stored.add(record("20261122T000001000Z-bbbbbb", "queued", third));
+    stored.add(record("20261122T000002000Z-cccccc", "running", third, "elsewhere"));
+    const metrics = createMetrics();
+    const history = metrics.observe(stored, ["site"]);
 
     const deployer = createDeployer({ targets: [target], history, log: silentLogger });
     const owed = deployer.recover();
@@ -56,6 +60,12 @@ describe("Deployer.recover", () => {
 
     expect(history.get("20261122T000002000Z-cccccc")?.state).toBe("running");
     expect(history.unfinished().map((r) => r.id)).toEqual(["20261122T000002000Z-cccccc"]);
+
+    // The interrupted deploy counts as failed, but its "duration" (it spans the outage) is not observed.
+    const m = parseExposition(metrics.render());
+    expect(valueOf(m, "hooksd_deploys_total", { target: "site", state: "failed" })).toBe(1);
+    expect(valueOf(m, "hooksd_deploys_total", { target: "site", state: "succeeded" })).toBe(2);
+    expect(valueOf(m, "hooksd_deploy_duration_seconds_count", { target: "site" })).toBe(2);
     db.close();
   });
 
