@@ -1,6 +1,7 @@
 import type { Database } from "bun:sqlite";
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { ConfigError } from "../config/config-error.ts";
 import { defaultStateDir } from "../config/state-dir.ts";
 import { openDatabase } from "../state/database.ts";
 
@@ -11,6 +12,10 @@ import { openDatabase } from "../state/database.ts";
  */
 export function openStateForReading(flag: string | undefined): { stateDir: string; db: Database | undefined } {
   const stateDir = resolve(flag ?? defaultStateDir());
-  const db = existsSync(join(stateDir, "hooksd.sqlite")) ? openDatabase(stateDir) : undefined;
-  return { stateDir, db };
+  if (!existsSync(join(stateDir, "hooksd.sqlite"))) return { stateDir, db: undefined };
+  try {
+    return { stateDir, db: openDatabase(stateDir) };
+  } catch (err) {
+    throw new ConfigError(`--state-dir: cannot open ${join(stateDir, "hooksd.sqlite")} (${(err as Error).message})`);
+  }
 }

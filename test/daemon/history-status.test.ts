@@ -111,6 +111,18 @@ describe("hooksd history and hooksd status", () => {
     expect(await readdir(stateDir).catch(() => "missing")).toBe("missing");
   });
 
+  test("a state file that is not a database is exit 2 naming --state-dir, and is left as it was", async () => {
+    const stateDir = await makeTempDir("state-corrupt");
+    await writeFile(join(stateDir, "hooksd.sqlite"), "not a database\n");
+    for (const command of ["history", "status"]) {
+      const result = await runHooksd(FROM_SOURCE, [command, "--state-dir", stateDir]);
+      expect(result.exitCode).toBe(2);
+      expect(result.stderr).toContain(`--state-dir: cannot open ${join(stateDir, "hooksd.sqlite")} (file is not a database)`);
+      expect(result.stdout).toBe("");
+    }
+    expect(await Bun.file(join(stateDir, "hooksd.sqlite")).text()).toBe("not a database\n");
+  });
+
   test("show a running daemon's deploys from another process, and GET /deploys/:id serves the same record", async () => {
     await resetCheckout();
     const stateDir = await makeTempDir("state-live");
