@@ -1,5 +1,6 @@
 #!/usr/bin/env bun
 import pkg from "../package.json" with { type: "json" };
+import { check } from "./cli/check.ts";
 import { deploy } from "./cli/deploy.ts";
 import { history } from "./cli/history.ts";
 import { serve } from "./cli/serve.ts";
@@ -10,11 +11,13 @@ const USAGE = `hooksd ${pkg.version}: deploys a site when its forge sends a push
 
 Usage:
   hooksd serve  --repo DIR [options]   receive webhooks and deploy in the background
+  hooksd serve  --config FILE          the same for every target in a config file (SIGHUP reloads it)
   hooksd deploy --repo DIR [options]   deploy the branch's current tip now, once
   hooksd history [--target T] [--limit N] [--json] [--state-dir DIR]
                                        the recorded deploys, newest first
   hooksd status [--repo DIR [--name N]] [--json] [--state-dir DIR]
                                        each target's deployed commit and last deploy
+  hooksd check  --config FILE          validate a config file: exit 0, or 2 listing its problems
   hooksd --help | --version
 
 Target options (serve and deploy):
@@ -28,6 +31,7 @@ Target options (serve and deploy):
   --state-dir DIR          where hooksd keeps its files (default: $STATE_DIRECTORY or ~/.local/state/hooksd)
 
 Serve options:
+  --config FILE            targets, secrets and settings from a TOML (or .json) file; no other flag with it
   --listen HOST:PORT       where to listen (default 127.0.0.1:8000)
   --secret-file FILE       the webhook secret (or env HOOKSD_SECRET); required
   --allow-unauthenticated  accept deliveries without a secret (not recommended)
@@ -40,7 +44,7 @@ Serve options:
 Exit status: 0 success, 1 a failed deploy, 2 a usage or configuration error.
 `;
 
-const commands: Record<string, (argv: string[]) => Promise<number>> = { serve, deploy, history, status };
+const commands: Record<string, (argv: string[]) => Promise<number>> = { serve, deploy, check, history, status };
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;

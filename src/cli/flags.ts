@@ -16,6 +16,7 @@ export const targetFlags = {
 
 export const serveFlags = {
   ...targetFlags,
+  config: { type: "string" },
   listen: { type: "string" },
   "secret-file": { type: "string" },
   "allow-unauthenticated": { type: "boolean" },
@@ -23,6 +24,11 @@ export const serveFlags = {
   "tls-key": { type: "string" },
   "admin-token-file": { type: "string" },
   "shutdown-timeout": { type: "string" },
+} as const;
+
+export const checkFlags = {
+  config: { type: "string" },
+  help: { type: "boolean", short: "h" },
 } as const;
 
 /** Flags of the commands that only read the state dir. */

@@ -7,26 +7,21 @@ import { ConfigError } from "./config-error.ts";
 import type { LoadedTarget } from "./loaded-target.ts";
 import { readCredentialsFile } from "./read-secrets.ts";
 import { describeIssues, TargetSchema } from "./schema.ts";
-import type { Secret } from "./secret.ts";
+import type { VerificationKeys } from "../providers/push-event.ts";
 
 /**
  * Builds the command line's target: the remote and branch come from the
  * checkout unless given, the whole result is validated, and only reads happen.
  */
-export async function loadTargetFromFlags(flags: TargetFlags, secret: Secret | undefined): Promise<LoadedTarget> {
+export async function loadTargetFromFlags(flags: TargetFlags, keys: VerificationKeys | undefined): Promise<LoadedTarget> {
   if (!flags.repo) throw new ConfigError("--repo is required: the checkout to deploy into");
   const repo = resolve(flags.repo);
   const checkout = await isCheckout(repo);
 
   if (!checkout) {
     if (!flags.remote) throw new ConfigError(`--repo: ${repo} is not a git checkout (pass --remote URL to create it with a first deploy)`);
-    // Only a missing DIR counts as empty: a file (ENOTDIR) or an unreadable
-    // directory must be refused here, not fail the first deploy.
-    const entries = await readdir(repo).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === "ENOENT") return [];
-      throw new ConfigError(err.code === "ENOTDIR" ? `--repo: ${repo} is not a directory` : `--repo: cannot read ${repo} (${err.code ?? "error"})`);
-    });
-    if (entries.length > 0) throw new ConfigError(`--repo: ${repo} is neither a git checkout nor empty; refusing to deploy over it`);
+    const problem = await checkNewRepoDir(repo, "--repo");
+    if (problem) throw new ConfigError(problem);
   }
 
   const remote = flags.remote ?? (await readOriginUrl(repo));
@@ -50,7 +45,23 @@ export async function loadTargetFromFlags(flags: TargetFlags, secret: Secret | u
   if (!parsed.success) throw new ConfigError(describeIssues(parsed.issues).map(toFlagName).join("; "));
 
   const credentials = flags["credentials-file"] ? await readCredentialsFile(flags["credentials-file"], "--credentials-file") : undefined;
-  return { ...parsed.output, secret, credentials };
+  return { ...parsed.output, secrets: [...(keys?.secrets ?? [])], signingTokens: [...(keys?.signingTokens ?? [])], credentials };
+}
+
+/** A missing or empty directory becomes the checkout on the first deploy; anything else is never deployed over. */
+export async function checkNewRepoDir(repo: string, key: string): Promise<string | undefined> {
+  if (await isCheckout(repo)) return undefined;
+  // Only a missing DIR counts as empty: a file (ENOTDIR) or an unreadable
+  // directory must be refused here, not fail the first deploy.
+  let entries: string[];
+  try {
+    entries = await readdir(repo);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") return undefined;
+    return code === "ENOTDIR" ? `${key}: ${repo} is not a directory` : `${key}: cannot read ${repo} (${code ?? "error"})`;
+  }
+  return entries.length > 0 ? `${key}: ${repo} is neither a git checkout nor empty; refusing to deploy over it` : undefined;
 }
 
 const FLAG_FOR_KEY: Record<string, string> = {
@@ -67,11 +78,14 @@ function toFlagName(problem: string): string {
 }
 
 /** hooksd's own files never land inside the served tree unless asked for explicitly. */
-export function checkStateDir(stateDir: string, target: LoadedTarget, explicit: boolean): void {
-  const rel = relative(target.repo, stateDir);
-  // A child named like "..cache" is still inside: only ".." itself or "../" leaves.
-  const inside = rel === "" || (rel !== ".." && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
-  if (inside && !explicit) {
+export function checkStateDir(stateDir: string, target: Pick<LoadedTarget, "repo">, explicit: boolean): void {
+  if (isInside(stateDir, target.repo) && !explicit) {
     throw new ConfigError(`the default state dir ${stateDir} is inside ${target.repo}; pass --state-dir to choose where hooksd keeps its files`);
   }
+}
+
+export function isInside(path: string, dir: string): boolean {
+  const rel = relative(dir, path);
+  // A child named like "..cache" is still inside: only ".." itself or "../" leaves.
+  return rel === "" || (rel !== ".." && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
 }

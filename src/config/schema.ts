@@ -1,5 +1,6 @@
 import * as v from "valibot";
 import { isAbsolute } from "node:path";
+import { splitListenAddress } from "./listen-address.ts";
 import { RefPattern } from "./ref-pattern.ts";
 
 /**
@@ -65,10 +66,72 @@ export const ServeSchema = v.object({
 });
 export type ServeSettings = v.InferOutput<typeof ServeSchema>;
 
-/** Turns valibot issues into one line per problem, each naming its key. */
+const FileList = v.pipe(v.array(AbsolutePath), v.minLength(1, "must list at least one file"));
+
+/**
+ * One target in a config file. Keys are snake_case as is usual in TOML; the
+ * value checks are TargetSchema's own, so the file and the flags cannot drift.
+ */
+export const TargetFileSchema = v.strictObject({
+  name: TargetName,
+  repo: AbsolutePath,
+  remote: RemoteUrl,
+  /** A branch name, or "*" for every branch. */
+  branch: v.optional(v.pipe(v.string(), v.nonEmpty("must not be empty"))),
+  /** A full ref or pattern instead of branch, e.g. "refs/tags/v*". */
+  ref: v.optional(RefPattern),
+  secret_files: v.optional(FileList),
+  /** GitLab signing tokens (`webhook-signature`), checked instead of X-Gitlab-Token when a delivery is signed. */
+  signing_token_files: v.optional(FileList),
+  credentials_file: v.optional(AbsolutePath),
+  strategy: TargetSchema.entries.strategy,
+  force: TargetSchema.entries.force,
+  fetch_timeout: TargetSchema.entries.fetchTimeoutSeconds,
+});
+
+export const ConfigFileSchema = v.strictObject({
+  listen: v.optional(
+    v.pipe(
+      v.string(),
+      v.check((s) => splitListenAddress(s) !== undefined, "must be HOST:PORT, e.g. 127.0.0.1:8000"),
+      v.transform((s) => splitListenAddress(s)!),
+    ),
+  ),
+  state_dir: v.optional(AbsolutePath),
+  allow_unauthenticated: v.optional(v.boolean(), false),
+  /** Serve HTTPS: PEM certificate (chain included) and key, read again on SIGHUP. */
+  tls_cert: v.optional(AbsolutePath),
+  tls_key: v.optional(AbsolutePath),
+  admin_token_file: v.optional(AbsolutePath),
+  /** Seconds a running deploy may take to finish after SIGTERM. */
+  shutdown_timeout: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0)), 90),
+  targets: v.pipe(v.array(TargetFileSchema), v.minLength(1, "needs at least one target")),
+});
+export type ConfigFile = v.InferOutput<typeof ConfigFileSchema>;
+
+/** Turns valibot issues into one line per problem, each naming its key as in `targets[1].remote`. */
 export function describeIssues(issues: readonly v.BaseIssue<unknown>[]): string[] {
   return issues.map((issue) => {
-    const key = v.getDotPath(issue);
-    return key ? `${key}: ${issue.message}` : issue.message;
+    const key = keyPath(issue);
+    return key ? `${key}: ${describeMessage(issue)}` : issue.message;
   });
+}
+
+function keyPath(issue: v.BaseIssue<unknown>): string {
+  let path = "";
+  for (const item of issue.path ?? []) {
+    const key = item.key;
+    if (typeof key === "number") path += `[${key}]`;
+    else if (typeof key === "string") path += path ? `.${key}` : key;
+    else return path;
+  }
+  return path;
+}
+
+/** valibot's default texts say what was expected in its own terms; an unknown key deserves plainer words. */
+function describeMessage(issue: v.BaseIssue<unknown>): string {
+  if (issue.kind === "schema" && issue.type === "strict_object" && issue.expected === "never") return "unknown key";
+  if (issue.kind === "schema" && issue.received === "undefined") return "is required";
+  if (issue.kind === "schema") return `must be ${issue.expected}, not ${issue.received}`;
+  return issue.message;
 }

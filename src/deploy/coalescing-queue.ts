@@ -1,6 +1,6 @@
 /**
  * Runs one item at a time and keeps at most one waiting: a newer item replaces
- * the waiting one (which is handed to `onSuperseded`). A burst of pushes thus
+ * the waiting one (which is handed to `onSuperseded` with its replacement). A burst of pushes thus
  * becomes the running deploy plus one deploy of the newest push, and the newest
  * push is never lost.
  */
@@ -13,7 +13,7 @@ export interface CoalescingQueue<T> {
   readonly busy: boolean;
 }
 
-export function createCoalescingQueue<T>(run: (item: T) => Promise<void>, onSuperseded: (item: T) => void): CoalescingQueue<T> {
+export function createCoalescingQueue<T>(run: (item: T) => Promise<void>, onSuperseded: (item: T, replacement: T) => void): CoalescingQueue<T> {
   let waiting: T | undefined;
   let draining: Promise<void> | undefined;
   let closed = false;
@@ -40,7 +40,7 @@ export function createCoalescingQueue<T>(run: (item: T) => Promise<void>, onSupe
       const replaced = waiting;
       waiting = item;
       if (!closed) draining ??= drain();
-      if (replaced !== undefined) onSuperseded(replaced);
+      if (replaced !== undefined) onSuperseded(replaced, item);
     },
     close() {
       closed = true;

@@ -14,6 +14,13 @@ export interface Submission extends DeployRequest {
   deliveryId?: string | undefined;
 }
 
+interface QueuedDeploy {
+  target: LoadedTarget;
+  record: DeployRecord;
+  /** Commits of the same ref whose deploys this one replaced in the queue. */
+  supersededCommits: string[];
+}
+
 export interface Deployer {
   /** Records and queues a deploy; returns at once, before any git work. */
   submit(target: string, submission: Submission): DeployRecord;
@@ -36,28 +43,53 @@ export interface Deployer {
   shutdown(graceMs: number): Promise<boolean>;
 }
 
-/** One coalescing queue per target: never two deploys of a target at once, the newest push always deployed. */
-export function createDeployer(options: { targets: LoadedTarget[]; history: History; log: Logger }): Deployer {
+/**
+ * One coalescing queue per checkout: never two deploys into one directory at
+ * once, the newest push always deployed. `targets` may be a function so that
+ * a reloaded configuration is seen; a queued deploy keeps the target it was
+ * submitted with, so a reload never changes a deploy under way.
+ */
+export function createDeployer(options: { targets: readonly LoadedTarget[] | (() => readonly LoadedTarget[]); history: History; log: Logger }): Deployer {
   const { history, log } = options;
-  const targets = new Map(options.targets.map((t) => [t.name, t]));
-  const queues = new Map<string, CoalescingQueue<DeployRecord>>();
+  const currentTargets = typeof options.targets === "function" ? options.targets : () => options.targets as readonly LoadedTarget[];
+  const queues = new Map<string, CoalescingQueue<QueuedDeploy>>();
   let accepting = true;
 
-  for (const target of targets.values()) {
-    const run = (record: DeployRecord) => execute(target, record);
-    const supersede = (record: DeployRecord) => {
-      history.update(record.id, { state: "superseded", finishedAt: new Date().toISOString() });
-      log.info("deploy superseded", { deploy: record.id, target: target.name });
-    };
-    queues.set(target.name, createCoalescingQueue(run, supersede));
+  function queueFor(repo: string) {
+    let queue = queues.get(repo);
+    if (!queue) {
+      queue = createCoalescingQueue(
+        ({ target, record, supersededCommits }) => execute(target, record, supersededCommits),
+        ({ target, record, supersededCommits }, replacement) => {
+          // Deliveries can arrive out of order: the push that replaces this one
+          // may be older. It carries this commit along, and the pipeline deploys
+          // whichever of them is newest once their history is fetched.
+          if (record.commit && record.ref === replacement.record.ref) {
+            replacement.supersededCommits.push(record.commit, ...supersededCommits);
+          }
+          const reason = "a later delivery arrived before this deploy started";
+          history.update(record.id, { state: "superseded", reason, finishedAt: new Date().toISOString() });
+          log.info("deploy superseded", { deploy: record.id, target: target.name, reason });
+        },
+      );
+      if (!accepting) queue.close();
+      queues.set(repo, queue);
+    }
+    return queue;
   }
 
-  async function execute(target: LoadedTarget, record: DeployRecord): Promise<void> {
+  async function execute(target: LoadedTarget, record: DeployRecord, supersededCommits: string[]): Promise<void> {
     history.update(record.id, { state: "running", startedAt: new Date().toISOString() });
     log.info("deploy started", { deploy: record.id, target: target.name, ref: record.ref, commit: record.commit });
     try {
-      // A deploy of "the tip" is pinned once fetched, so a redo after a crash converges on the same commit.
-      const outcome = await runDeploy(target, record, undefined, (commit) => history.update(record.id, { commit }));
+      // The commit is recorded before the work tree changes, so a redo after a crash converges on that same commit.
+      const pin = (commit: string) => void history.update(record.id, { commit });
+      const outcome = await runDeploy(target, { ref: record.ref, commit: record.commit, supersededCommits }, undefined, pin);
+      if (outcome.superseded) {
+        history.update(record.id, { state: "superseded", reason: outcome.superseded, previous: outcome.previous, timings: outcome.timings, finishedAt: new Date().toISOString() });
+        log.info("deploy superseded", { deploy: record.id, target: target.name, commit: record.commit, deployed: outcome.previous, reason: outcome.superseded });
+        return;
+      }
       history.update(record.id, {
         state: "succeeded",
         commit: outcome.commit,
@@ -83,8 +115,8 @@ export function createDeployer(options: { targets: LoadedTarget[]; history: Hist
   }
 
   function submit(targetName: string, submission: Submission): DeployRecord {
-    const queue = queues.get(targetName);
-    if (!queue) throw new Error(`unknown target ${targetName}`);
+    const target = currentTargets().find((t) => t.name === targetName);
+    if (!target) throw new Error(`unknown target ${targetName}`);
     const record: DeployRecord = {
       id: newDeployId(),
       target: targetName,
@@ -101,19 +133,19 @@ export function createDeployer(options: { targets: LoadedTarget[]; history: Hist
       timings: {},
     };
     history.add(record);
-    queue.push(record);
+    queueFor(target.repo).push({ target, record, supersededCommits: [] });
     return record;
   }
 
   function recover(): DeployRecord[] {
     const owed: DeployRecord[] = [];
     for (const record of history.unfinished()) {
-      const queue = queues.get(record.target);
+      const target = currentTargets().find((t) => t.name === record.target);
       // Another process (a `hooksd deploy`, a daemon with other targets) may own it.
-      if (!queue) continue;
+      if (!target) continue;
       if (record.state === "queued") {
         log.info("deploy resumed", { deploy: record.id, target: record.target, ref: record.ref, commit: record.commit });
-        queue.push(record);
+        queueFor(target.repo).push({ target, record, supersededCommits: [] });
         owed.push(record);
         continue;
       }
@@ -138,7 +170,7 @@ export function createDeployer(options: { targets: LoadedTarget[]; history: Hist
     submit,
     recover,
 
-    status: () => Promise.all([...targets.values()].map((t) => readTargetStatus(t, history))),
+    status: () => Promise.all(currentTargets().map((t) => readTargetStatus(t, history))),
 
     async idle() {
       await Promise.all([...queues.values()].map((q) => q.idle()));

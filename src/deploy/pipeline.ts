@@ -1,14 +1,16 @@
 import { fetchRef } from "../git/fetch.ts";
 import { basicAuth } from "../git/http-client.ts";
-import { discardRepository, initRepository, isCheckout, openRepository, readHeadCommit } from "../git/repository.ts";
+import { discardRepository, initRepository, isAncestor, isCheckout, openRepository, readHeadCommit, type Repository } from "../git/repository.ts";
 import { updateInPlace } from "../publish/in-place.ts";
 import type { LoadedTarget } from "../config/loaded-target.ts";
 import type { Phase } from "../state/history.ts";
 
 export interface DeployRequest {
   ref: string;
-  /** The pushed commit; undefined deploys whatever the ref points to now. */
+  /** The pushed commit; undefined deploys whatever the ref points to now (a manual deploy). */
   commit: string | undefined;
+  /** Pushed commits of the same ref whose deploys this one replaced; the newest of all is deployed. */
+  supersededCommits?: readonly string[] | undefined;
 }
 
 export interface DeployOutcome {
@@ -17,6 +19,8 @@ export interface DeployOutcome {
   changedPaths: number;
   bytesReceived: number;
   timings: Partial<Record<Phase, number>>;
+  /** Why the site was left as it was, when the pushed commit is older than the deployed one. */
+  superseded?: string | undefined;
 }
 
 /**
@@ -60,9 +64,39 @@ export async function runDeploy(
     throw err;
   });
 
-  onFetched?.(fetched.commit);
+  const commit = await newestCommit(repo, fetched.commit, request.supersededCommits ?? []);
+
+  // Never backwards: forges retry and reorder deliveries, so a push can arrive
+  // after a newer one was deployed; its commit is then an ancestor of the live
+  // one and deploying it would undo the newer push. Only pushed commits are
+  // held to this; a manual deploy of the ref's tip goes wherever the ref is.
+  if (request.commit !== undefined && previous !== undefined && (await isAncestor(repo, commit, previous))) {
+    return {
+      previous,
+      commit: previous,
+      changedPaths: 0,
+      bytesReceived: fetched.bytesReceived,
+      timings,
+      superseded: `pushed commit ${commit} is older than the deployed ${previous} (an ancestor of it); the site stays at ${previous}`,
+    };
+  }
+
+  onFetched?.(commit);
   const { changed } = await timed("checkout", () =>
-    updateInPlace(repo, { from: previous, to: fetched.commit, ref: request.ref, force: target.force }),
+    updateInPlace(repo, { from: previous, to: commit, ref: request.ref, force: target.force }),
   );
-  return { previous, commit: fetched.commit, changedPaths: changed, bytesReceived: fetched.bytesReceived, timings };
+  return { previous, commit, changedPaths: changed, bytesReceived: fetched.bytesReceived, timings };
+}
+
+/**
+ * Of the pushed commits, the one every other descends from: a burst delivered
+ * out of order still deploys its newest push. Commits on unrelated histories
+ * (a force push) leave the latest delivery's commit in place.
+ */
+async function newestCommit(repo: Repository, delivered: string, superseded: readonly string[]): Promise<string> {
+  let newest = delivered;
+  for (const candidate of superseded) {
+    if (await isAncestor(repo, newest, candidate)) newest = candidate;
+  }
+  return newest;
 }

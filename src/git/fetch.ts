@@ -2,7 +2,7 @@ import fs from "node:fs";
 import git from "isomorphic-git";
 import { GitError } from "./git-error.ts";
 import { createHttpClient } from "./http-client.ts";
-import { readCommitTree, type Repository } from "./repository.ts";
+import { peelToCommit, type Repository } from "./repository.ts";
 
 export interface FetchOptions {
   url: string;
@@ -50,11 +50,12 @@ export async function fetchRef(repo: Repository, options: FetchOptions): Promise
   }
   if (!tip) throw new GitError("FETCH_FAILED", `${redactUrl(options.url)} has no ref ${options.ref}`);
 
-  const commit = options.commit ?? tip;
+  const wanted = options.commit ?? tip;
   // The ref may have moved on since the push; the pushed commit must still
-  // have come along (it does unless history was rewritten since).
-  await readCommitTree(repo, commit).catch(() => {
-    throw new GitError("COMMIT_NOT_FOUND", `pushed commit ${commit} is no longer reachable from ${options.ref} (now ${tip})`);
+  // have come along (it does unless history was rewritten since). An
+  // annotated tag is peeled to its commit, which is what gets checked out.
+  const commit = await peelToCommit(repo, wanted).catch(() => {
+    throw new GitError("COMMIT_NOT_FOUND", `pushed commit ${wanted} is no longer reachable from ${options.ref} (now ${tip})`);
   });
   return { commit, bytesReceived };
 }

@@ -74,3 +74,26 @@ export async function readCommitTree(repo: Repository, oid: string): Promise<str
     throw new GitError("COMMIT_NOT_FOUND", `commit ${oid} is not in the repository`, { cause });
   }
 }
+
+/** The commit an oid names: itself, or for an annotated tag the commit it points to. */
+export async function peelToCommit(repo: Repository, oid: string): Promise<string> {
+  try {
+    return (await git.readCommit({ fs, gitdir: repo.gitdir, oid, cache: repo.cache })).oid;
+  } catch (cause) {
+    throw new GitError("COMMIT_NOT_FOUND", `commit ${oid} is not in the repository`, { cause });
+  }
+}
+
+/** How far back `isAncestor` looks before it gives up and answers "not known to be older". */
+export const ANCESTRY_DEPTH = 10_000;
+
+/** True when `older` is a strict ancestor of `newer`, within ANCESTRY_DEPTH commits. */
+export async function isAncestor(repo: Repository, older: string, newer: string): Promise<boolean> {
+  if (older === newer) return false;
+  try {
+    return await git.isDescendent({ fs, gitdir: repo.gitdir, oid: newer, ancestor: older, depth: ANCESTRY_DEPTH, cache: repo.cache });
+  } catch {
+    // Too deep, or history the checkout does not have: not known to be older, so the deploy goes ahead.
+    return false;
+  }
+}

@@ -2,14 +2,10 @@ import { readFile } from "node:fs/promises";
 import { createSecureContext } from "node:tls";
 import type { Server } from "bun";
 import { ConfigError } from "../config/config-error.ts";
+import type { TlsFiles } from "../config/load-config-file.ts";
 import type { Listen } from "../config/schema.ts";
 import type { Logger } from "../log.ts";
 import type { ConnBindings } from "./admin-access.ts";
-
-export interface TlsFiles {
-  certFile: string;
-  keyFile: string;
-}
 
 export interface ListenerOptions {
   listen: Listen;
@@ -98,19 +94,20 @@ export async function checkCertificates(tls: TlsFiles): Promise<KeyPair> {
 }
 
 /** Both files read and checked to form a usable pair, or the reason they do not. */
-async function loadKeyPair({ certFile, keyFile }: TlsFiles): Promise<KeyPair | string> {
+async function loadKeyPair({ certFile, keyFile, names }: TlsFiles): Promise<KeyPair | string> {
+  const [certName, keyName] = names.split("/");
   let pair: KeyPair;
   try {
     pair = { cert: await readFile(certFile, "utf8"), key: await readFile(keyFile, "utf8") };
   } catch (err) {
     const { code, path } = err as NodeJS.ErrnoException;
-    return `${path === keyFile ? "--tls-key" : "--tls-cert"}: cannot read ${path} (${code ?? "error"})`;
+    return `${path === keyFile ? keyName : certName}: cannot read ${path} (${code ?? "error"})`;
   }
   try {
     // Rejects an unparsable certificate or key and a key that is not the certificate's.
     createSecureContext(pair);
   } catch (err) {
-    return `--tls-cert/--tls-key: ${certFile} and ${keyFile} are not a usable certificate and key (${(err as Error).message})`;
+    return `${names}: ${certFile} and ${keyFile} are not a usable certificate and key (${(err as Error).message})`;
   }
   return pair;
 }

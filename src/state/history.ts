@@ -29,6 +29,8 @@ export interface DeployRecord {
   previous: string | undefined;
   state: DeployState;
   error: string | undefined;
+  /** Why a deploy was superseded (a newer push, or an older commit than the deployed one). */
+  reason?: string | undefined;
   queuedAt: string;
   startedAt: string | undefined;
   finishedAt: string | undefined;

@@ -38,7 +38,9 @@ export interface Daemon {
 }
 
 export async function startDaemon(hooksd: string[], args: string[], env: Record<string, string> = {}): Promise<Daemon> {
-  const proc = Bun.spawn([...hooksd, "serve", "--listen", "127.0.0.1:0", ...args], { env: cleanEnv(env), stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  // Any free port, unless a config file says where (it may not be combined with flags).
+  const listen = args.includes("--config") ? [] : ["--listen", "127.0.0.1:0"];
+  const proc = Bun.spawn([...hooksd, "serve", ...listen, ...args], { env: cleanEnv(env), stdin: "ignore", stdout: "pipe", stderr: "pipe" });
   const stdout = new LineCollector(proc.stdout);
   let errText = "";
   void (async () => {

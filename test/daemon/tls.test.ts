@@ -115,6 +115,48 @@ describe("serve --tls-cert/--tls-key", () => {
     }
   });
 
+  test("a config file's tls_cert and tls_key serve HTTPS, and SIGHUP reloads both the config and the certificate", async () => {
+    await install("first");
+    const stateDir = join(site.tmp, "state-config");
+    const configFile = join(site.tmp, "hooksd.toml");
+    const toml = (branch: string) => [
+      `listen = "127.0.0.1:0"`,
+      `state_dir = "${stateDir}"`,
+      `tls_cert = "${join(pki, "live.pem")}"`,
+      `tls_key = "${join(pki, "live.key")}"`,
+      `[[targets]]`,
+      `name = "site"`,
+      `repo = "${site.repo}"`,
+      `remote = "${site.url}"`,
+      `branch = "${branch}"`,
+      `secret_files = ["${site.secretFile}"]`,
+    ].join("\n") + "\n";
+    await writeFile(configFile, toml("main"));
+    const daemon = await startDaemon(hooksd, ["--config", configFile]);
+    try {
+      expect(daemon.url).toStartWith("https://127.0.0.1:");
+      expect((await curl(`${daemon.url}healthz`)).serial).toBe("1001");
+
+      await writeFile(configFile, toml("*"));
+      await install("renewed");
+      daemon.proc.kill("SIGHUP");
+      const reloaded = await daemon.waitForLog((l) => l.msg === "config reloaded");
+      expect((reloaded.targets as Array<{ refs: string }>)[0]?.refs).toBe("refs/heads/*");
+      await daemon.waitForLog((l) => l.msg === "certificate reloaded");
+      expect((await curl(`${daemon.url}healthz`)).serial).toBe("1002");
+      daemon.proc.kill("SIGTERM");
+      expect(await daemon.exited).toBe(0);
+    } finally {
+      daemon.proc.kill("SIGKILL");
+    }
+
+    // A certificate without its key is a problem of the file, named by key.
+    await writeFile(configFile, toml("main").replace(/^tls_key = .*\n/m, ""));
+    const checked = await runHooksd(hooksd, ["check", "--config", configFile]);
+    expect(checked.exitCode).toBe(2);
+    expect(checked.stderr).toContain("tls_key: is required with tls_cert");
+  });
+
   test("refuses to start, with exit 2 naming the flags, when the key is not the certificate's", async () => {
     const stateDir = join(site.tmp, "state-mismatch");
     const result = await runHooksd(hooksd, ["serve", ...siteArgs(site), "--state-dir", stateDir, "--listen", "127.0.0.1:0",
