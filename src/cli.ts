@@ -2,8 +2,10 @@
 import pkg from "../package.json" with { type: "json" };
 import { check } from "./cli/check.ts";
 import { deploy } from "./cli/deploy.ts";
+import { history } from "./cli/history.ts";
 import { rollback } from "./cli/rollback.ts";
 import { serve } from "./cli/serve.ts";
+import { status } from "./cli/status.ts";
 import { ConfigError } from "./config/config-error.ts";
 
 const USAGE = `hooksd ${pkg.version}: deploys a site when its forge sends a push webhook
@@ -12,6 +14,10 @@ Usage:
   hooksd serve  --repo DIR [options]   receive webhooks and deploy in the background
   hooksd serve  --config FILE          the same for every target in a config file (SIGHUP reloads it)
   hooksd deploy --repo DIR [options]   deploy the branch's current tip now, once
+  hooksd history [--target T] [--limit N] [--json] [--state-dir DIR]
+                                       the recorded deploys, newest first
+  hooksd status [--repo DIR [--name N]] [--json] [--state-dir DIR]
+                                       each target's deployed commit and last deploy
   hooksd check  --config FILE          validate a config file: exit 0, or 2 listing its problems
   hooksd rollback --repo DIR [--to ID] [--state-dir DIR] [--name NAME]
                                        switch DIR/current back to the previous (or named) release
@@ -41,11 +47,16 @@ Serve options:
   --listen HOST:PORT       where to listen (default 127.0.0.1:8000)
   --secret-file FILE       the webhook secret (or env HOOKSD_SECRET); required
   --allow-unauthenticated  accept deliveries without a secret (not recommended)
+  --tls-cert FILE          serve HTTPS with this certificate (PEM, chain included) ...
+  --tls-key FILE           ... and its key; both files are read again on SIGHUP
+  --admin-token-file FILE  opens /status, /deploys/ID, /metrics to non-loopback clients
+                           sending 'Authorization: Bearer TOKEN' (or credential admin-token)
+  --shutdown-timeout SECONDS  on SIGTERM, wait this long for a running deploy (default 90)
 
 Exit status: 0 success, 1 a failed deploy, 2 a usage or configuration error.
 `;
 
-const commands: Record<string, (argv: string[]) => Promise<number>> = { serve, deploy, check, rollback };
+const commands: Record<string, (argv: string[]) => Promise<number>> = { serve, deploy, check, history, status, rollback };
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;

@@ -1,23 +1,24 @@
 import { mkdir } from "node:fs/promises";
 import { resolve } from "node:path";
+import { loadAdminToken } from "../config/admin-token.ts";
 import { ConfigError } from "../config/config-error.ts";
 import { createConfigRef, type ConfigRef } from "../config/config-ref.ts";
-import { DEFAULT_LISTEN, loadConfigFile, type ServeConfig } from "../config/load-config-file.ts";
+import { DEFAULT_LISTEN, DEFAULT_SHUTDOWN_SECONDS, loadConfigFile, type ServeConfig, type TlsFiles } from "../config/load-config-file.ts";
 import { checkStateDir, loadTargetFromFlags } from "../config/load-target.ts";
 import { readSecretFile } from "../config/read-secrets.ts";
 import { Secret } from "../config/secret.ts";
 import { defaultStateDir } from "../config/state-dir.ts";
 import { createDeployer } from "../deploy/deployer.ts";
 import { createApp, MAX_BODY_BYTES } from "../http/app.ts";
+import { checkCertificates, startListener } from "../http/listener.ts";
 import { createLogger, type Logger } from "../log.ts";
+import { createMetrics } from "../metrics/hooksd-metrics.ts";
 import { openDatabase } from "../state/database.ts";
 import { createSqliteDeliveryIds } from "../state/delivery-ids.ts";
 import { createSqliteHistory } from "../state/history.ts";
-import { parseFlags, serveFlags, type ServeFlags } from "./flags.ts";
+import { createKnownTargets } from "../state/known-targets.ts";
+import { parseCount, parseFlags, serveFlags, type ServeFlags } from "./flags.ts";
 import { parseListen } from "./listen.ts";
-
-/** How long a stopping daemon waits for a running deploy before it exits anyway. */
-const SHUTDOWN_GRACE_MS = 60_000;
 
 export async function serve(argv: string[]): Promise<number> {
   // Everything is read and validated before the first side effect.
@@ -25,8 +26,11 @@ export async function serve(argv: string[]): Promise<number> {
   const configFile = flags.config === undefined ? undefined : resolve(flags.config);
   const initial = configFile ? await loadFromFile(configFile, flags) : await loadFromFlags(flags);
   // Problems are named the way the user gave the setting: a flag, or a key of the file.
-  const [stateDirName, listenName] = configFile ? ["state_dir", "listen"] : ["--state-dir", "--listen"];
-  const { listen, stateDir } = initial;
+  const [stateDirName, listenName, adminTokenName] = configFile ? ["state_dir", "listen", "admin_token_file"] : ["--state-dir", "--listen", "--admin-token-file"];
+  const { listen, stateDir, tls } = initial;
+  if (tls) await checkCertificates(tls);
+  const adminToken = await loadAdminToken(initial.adminTokenFile, adminTokenName);
+  const shutdownMs = initial.shutdownTimeoutSeconds * 1000;
 
   // The environment can still refuse what the settings ask for (a read-only
   // parent, a port in use): those are exit 2 with the setting's name, not a crash.
@@ -36,28 +40,37 @@ export async function serve(argv: string[]): Promise<number> {
   const log = createLogger();
   const config = createConfigRef(initial);
   const db = openDatabase(stateDir);
+  const knownTargets = createKnownTargets(db);
+  knownTargets.save(initial.targets);
   const deliveryIds = createSqliteDeliveryIds(db);
-  // In sqlite, so that `hooksd rollback` (another process) records into the same history.
-  const deployer = createDeployer({ targets: () => config.current().targets, history: createSqliteHistory(db), log });
-  const app = createApp({ config, deployer, log, deliveryIds });
-  let server: ReturnType<typeof Bun.serve>;
-  try {
-    server = Bun.serve({
-      hostname: listen.host,
-      port: listen.port,
-      fetch: app.fetch,
-      // Slightly above the app's own limit so that the app answers with its JSON 413.
-      maxRequestBodySize: MAX_BODY_BYTES + 64 * 1024,
-    });
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new ConfigError(`${listenName}: cannot listen on ${listen.host}:${listen.port} (${code ?? String(err)})`);
-  }
+  const metrics = createMetrics();
+  const history = metrics.observe(createSqliteHistory(db), initial.targets.map((t) => t.name));
+  const deployer = createDeployer({ targets: () => config.current().targets, history, log });
+  const app = createApp({ config, deployer, log, deliveryIds, history, metrics, adminToken });
+  const listener = await startListener({
+    listen,
+    tls,
+    fetch: app.fetch,
+    // Slightly above the app's own limit so that the app answers with its JSON 413.
+    maxRequestBodySize: MAX_BODY_BYTES + 64 * 1024,
+    log,
+  }).catch((err: NodeJS.ErrnoException) => {
+    if (err instanceof ConfigError) throw err;
+    throw new ConfigError(`${listenName}: cannot listen on ${listen.host}:${listen.port} (${err.code ?? String(err)})`);
+  });
 
-  // Reloads run one after another; each either replaces the whole config or changes nothing.
+  // SIGHUP re-reads the config file and the TLS certificate; reloads run one
+  // after another, and each either replaces the whole thing or changes nothing.
   let reloading = Promise.resolve();
   const onHangup = () => {
-    reloading = reloading.then(() => (configFile ? reload(configFile, config, log) : log.warn("SIGHUP ignored: there is no --config file to reload")));
+    reloading = reloading.then(async () => {
+      if (!configFile && !tls) return log.warn("SIGHUP ignored: there is no --config file to reload");
+      if (configFile) {
+        await reload(configFile, config, log);
+        knownTargets.save(config.current().targets);
+      }
+      if (tls) await listener.reloadCertificates();
+    });
   };
 
   // The handlers go in before the "listening" line: a supervisor (or test)
@@ -65,11 +78,17 @@ export async function serve(argv: string[]): Promise<number> {
   // a reload, not the default action of the signal (exit).
   process.on("SIGHUP", onHangup);
   const stopped = new Promise<number>((done) => {
+    // Deliveries get 503 from here on; the running deploy may finish; what
+    // waits stays `queued` in the history and runs after the next start.
     const stop = async (signal: string) => {
-      log.info("stopping", { signal });
+      const queued = history.unfinished().filter((r) => r.state === "queued").map((r) => r.id);
+      log.info("stopping", { signal, graceSeconds: shutdownMs / 1000, queued });
       process.off("SIGHUP", onHangup);
-      await server.stop();
-      await Promise.race([deployer.idle(), Bun.sleep(SHUTDOWN_GRACE_MS)]);
+      const finished = await deployer.shutdown(shutdownMs);
+      if (!finished) log.warn("a deploy was still running at the shutdown timeout; the next start redoes it", { graceSeconds: shutdownMs / 1000 });
+      await listener.stop();
+      // A deploy cut off by the timeout may still write its record until the process exits.
+      if (finished) db.close();
       done(0);
     };
     process.once("SIGTERM", () => void stop("SIGTERM"));
@@ -78,7 +97,8 @@ export async function serve(argv: string[]): Promise<number> {
   // With one target its fields also stand at the top level, as they always have for --repo.
   const [only, ...more] = describeTargets(initial);
   const single = only && more.length === 0 ? { target: only.name, repo: only.repo, refs: only.refs, authenticated: only.authenticated } : {};
-  log.info("listening", { url: server.url.href, config: configFile, ...single, targets: describeTargets(initial) });
+  log.info("listening", { url: listener.url.href, config: configFile, ...single, targets: describeTargets(initial), tls: tls !== undefined });
+  deployer.recover();
   return stopped;
 }
 
@@ -96,11 +116,26 @@ async function reload(file: string, config: ConfigRef<ServeConfig>, log: Logger)
     log.error("config reload rejected; the previous config stays in force", { config: file, problems });
     return;
   }
-  if (next.listen.host !== old.listen.host || next.listen.port !== old.listen.port || next.stateDir !== old.stateDir) {
-    log.warn("listen and state_dir take effect only on restart", { config: file });
-  }
-  config.replace({ ...next, listen: old.listen, stateDir: old.stateDir });
+  const restartOnly = ["listen", "state_dir", "tls_cert", "tls_key", "admin_token_file", "shutdown_timeout"].filter((key) => {
+    const [a, b] = [settingOf(old, key), settingOf(next, key)];
+    return JSON.stringify(a) !== JSON.stringify(b);
+  });
+  if (restartOnly.length) log.warn(`${restartOnly.join(", ")} take effect only on restart`, { config: file });
+  const { listen, stateDir, tls, adminTokenFile, shutdownTimeoutSeconds } = old;
+  config.replace({ ...next, listen, stateDir, tls, adminTokenFile, shutdownTimeoutSeconds });
   log.info("config reloaded", { config: file, targets: describeTargets(next) });
+}
+
+function settingOf(config: ServeConfig, key: string): unknown {
+  const values: Record<string, unknown> = {
+    listen: config.listen,
+    state_dir: config.stateDir,
+    tls_cert: config.tls?.certFile,
+    tls_key: config.tls?.keyFile,
+    admin_token_file: config.adminTokenFile,
+    shutdown_timeout: config.shutdownTimeoutSeconds,
+  };
+  return values[key];
 }
 
 function describeTargets(config: ServeConfig) {
@@ -124,7 +159,22 @@ async function loadFromFlags(flags: ServeFlags): Promise<ServeConfig> {
   const listen = flags.listen === undefined ? DEFAULT_LISTEN : parseListen(flags.listen);
   const stateDir = resolve(flags["state-dir"] ?? defaultStateDir());
   checkStateDir(stateDir, target, flags["state-dir"] !== undefined);
-  return { listen, stateDir, targets: [target] };
+  return {
+    listen,
+    stateDir,
+    targets: [target],
+    tls: readTlsFlags(flags),
+    adminTokenFile: flags["admin-token-file"],
+    shutdownTimeoutSeconds: parseCount(flags["shutdown-timeout"], "--shutdown-timeout", DEFAULT_SHUTDOWN_SECONDS, 0),
+  };
+}
+
+function readTlsFlags(flags: ServeFlags): TlsFiles | undefined {
+  const certFile = flags["tls-cert"];
+  const keyFile = flags["tls-key"];
+  if (certFile === undefined && keyFile === undefined) return undefined;
+  if (certFile === undefined || keyFile === undefined) throw new ConfigError("--tls-cert and --tls-key go together: give both or neither");
+  return { certFile: resolve(certFile), keyFile: resolve(keyFile), names: "--tls-cert/--tls-key" };
 }
 
 /**

@@ -1,14 +1,15 @@
 import { createCoalescingQueue, type CoalescingQueue } from "./coalescing-queue.ts";
 import { newDeployId } from "./deploy-id.ts";
 import { runDeploy, type DeployRequest } from "./pipeline.ts";
-import { isCheckout, openRepository, readHeadCommit } from "../git/repository.ts";
-import { isReleaseLayout, releaseLayout } from "../publish/release-layout.ts";
-import { readCurrentRelease } from "../publish/releases.ts";
+import { combinedHookOutput } from "../hooks/hook-output.ts";
 import type { HookRun } from "../hooks/run-hook.ts";
 import type { LoadedTarget } from "../config/loaded-target.ts";
 import type { Logger } from "../log.ts";
 import type { ProviderName } from "../providers/push-event.ts";
 import type { DeployRecord, History } from "../state/history.ts";
+import { readTargetStatus, type TargetStatus } from "../state/target-status.ts";
+
+export type { TargetStatus };
 
 export interface Submission extends DeployRequest {
   provider?: ProviderName | undefined;
@@ -22,20 +23,26 @@ interface QueuedDeploy {
   supersededCommits: string[];
 }
 
-export interface TargetStatus {
-  name: string;
-  repo: string;
-  refs: string;
-  deployedCommit: string | undefined;
-  lastDeploy: Pick<DeployRecord, "id" | "state" | "ref" | "commit" | "error" | "reason" | "finishedAt"> | undefined;
-}
-
 export interface Deployer {
   /** Records and queues a deploy; returns at once, before any git work. */
   submit(target: string, submission: Submission): DeployRecord;
   status(): Promise<TargetStatus[]>;
   /** Resolves when no deploy runs or waits (tests, shutdown). */
   idle(): Promise<void>;
+  /** False once shutdown() began: new deliveries are refused. */
+  readonly accepting: boolean;
+  /**
+   * Start-up only: runs what a previous process owed. Queued records run;
+   * records left `running` (the process died mid-deploy) are marked failed and
+   * redone. Returns the records that will run.
+   */
+  recover(): DeployRecord[];
+  /**
+   * Stops starting deploys, waits up to `graceMs` for the running ones, and
+   * leaves waiting ones `queued` in the history for the next start. True when
+   * nothing was still running at the end.
+   */
+  shutdown(graceMs: number): Promise<boolean>;
 }
 
 /**
@@ -48,6 +55,7 @@ export function createDeployer(options: { targets: readonly LoadedTarget[] | (()
   const { history, log } = options;
   const currentTargets = typeof options.targets === "function" ? options.targets : () => options.targets as readonly LoadedTarget[];
   const queues = new Map<string, CoalescingQueue<QueuedDeploy>>();
+  let accepting = true;
 
   function queueFor(repo: string) {
     let queue = queues.get(repo);
@@ -66,6 +74,7 @@ export function createDeployer(options: { targets: readonly LoadedTarget[] | (()
           log.info("deploy superseded", { deploy: record.id, target: target.name, reason });
         },
       );
+      if (!accepting) queue.close();
       queues.set(repo, queue);
     }
     return queue;
@@ -76,7 +85,10 @@ export function createDeployer(options: { targets: readonly LoadedTarget[] | (()
     log.info("deploy started", { deploy: record.id, target: target.name, ref: record.ref, commit: record.commit });
     const hooks: HookRun[] = [];
     try {
-      const outcome = await runDeploy(target, { ref: record.ref, commit: record.commit, supersededCommits }, { id: record.id, log, hooks });
+      // The commit is recorded before the work tree changes, so a redo after a crash converges on that same commit.
+      const pin = (commit: string) => void history.update(record.id, { commit });
+      const request = { ref: record.ref, commit: record.commit, supersededCommits };
+      const outcome = await runDeploy(target, request, { id: record.id, log, hooks, onFetched: pin });
       if (outcome.superseded) {
         history.update(record.id, { state: "superseded", reason: outcome.superseded, previous: outcome.previous, timings: outcome.timings, finishedAt: new Date().toISOString() });
         log.info("deploy superseded", { deploy: record.id, target: target.name, commit: record.commit, deployed: outcome.previous, reason: outcome.superseded });
@@ -89,6 +101,7 @@ export function createDeployer(options: { targets: readonly LoadedTarget[] | (()
         timings: outcome.timings,
         release: outcome.release,
         hooks,
+        hookOutput: combinedHookOutput(hooks),
         finishedAt: new Date().toISOString(),
       });
       log.info("deploy succeeded", {
@@ -107,58 +120,86 @@ export function createDeployer(options: { targets: readonly LoadedTarget[] | (()
       const code = (err as { code?: unknown }).code;
       // Published, then switched back by the health check.
       const rolledBack = code === "HEALTH_CHECK_FAILED";
-      history.update(record.id, { state: rolledBack ? "rolled back" : "failed", error, hooks, finishedAt: new Date().toISOString() });
+      history.update(record.id, { state: rolledBack ? "rolled-back" : "failed", error, hooks, hookOutput: combinedHookOutput(hooks), finishedAt: new Date().toISOString() });
       log.error(rolledBack ? "deploy rolled back" : "deploy failed", { deploy: record.id, target: target.name, code, error });
     }
   }
 
-  return {
-    submit(targetName, submission) {
-      const target = currentTargets().find((t) => t.name === targetName);
-      if (!target) throw new Error(`unknown target ${targetName}`);
-      const record: DeployRecord = {
-        id: newDeployId(),
-        target: targetName,
-        provider: submission.provider,
-        deliveryId: submission.deliveryId,
-        ref: submission.ref,
-        commit: submission.commit,
-        previous: undefined,
-        state: "queued",
-        error: undefined,
-        queuedAt: new Date().toISOString(),
-        startedAt: undefined,
-        finishedAt: undefined,
-        timings: {},
-      };
-      history.add(record);
-      queueFor(target.repo).push({ target, record, supersededCommits: [] });
-      return record;
-    },
+  function submit(targetName: string, submission: Submission): DeployRecord {
+    const target = currentTargets().find((t) => t.name === targetName);
+    if (!target) throw new Error(`unknown target ${targetName}`);
+    const record: DeployRecord = {
+      id: newDeployId(),
+      target: targetName,
+      provider: submission.provider,
+      deliveryId: submission.deliveryId,
+      ref: submission.ref,
+      commit: submission.commit,
+      previous: undefined,
+      state: "queued",
+      error: undefined,
+      queuedAt: new Date().toISOString(),
+      startedAt: undefined,
+      finishedAt: undefined,
+      timings: {},
+    };
+    history.add(record);
+    queueFor(target.repo).push({ target, record, supersededCommits: [] });
+    return record;
+  }
 
-    async status() {
-      return Promise.all(
-        currentTargets().map(async (t) => {
-          const last = history.latest(t.name);
-          return {
-            name: t.name,
-            repo: t.repo,
-            refs: t.refs,
-            deployedCommit: await deployedCommit(t.repo),
-            lastDeploy: last && { id: last.id, state: last.state, ref: last.ref, commit: last.commit, error: last.error, reason: last.reason, finishedAt: last.finishedAt },
-          };
-        }),
-      );
-    },
+  function recover(): DeployRecord[] {
+    const owed: DeployRecord[] = [];
+    for (const record of history.unfinished()) {
+      const target = currentTargets().find((t) => t.name === record.target);
+      // Another process (a `hooksd deploy`, a daemon with other targets) may own it.
+      if (!target) continue;
+      if (record.state === "queued") {
+        log.info("deploy resumed", { deploy: record.id, target: record.target, ref: record.ref, commit: record.commit });
+        queueFor(target.repo).push({ target, record, supersededCommits: [] });
+        owed.push(record);
+        continue;
+      }
+      // Left `running`: the process died mid-deploy and the checkout may be
+      // half-written. The in-place update moves HEAD last and counts files
+      // already equal to their target as clean, so only the SAME commit is
+      // safe to apply now; it is pushed before any queued record (oldest
+      // first) and, once running, is never superseded.
+      const redo = submit(record.target, { ref: record.ref, commit: record.commit, provider: record.provider, deliveryId: record.deliveryId });
+      history.update(record.id, {
+        state: "failed",
+        error: `interrupted: hooksd stopped while this deploy was running (crash, kill or shutdown timeout); redone as deploy ${redo.id}`,
+        finishedAt: new Date().toISOString(),
+      });
+      log.warn("deploy interrupted, redoing it", { deploy: record.id, redo: redo.id, target: record.target, commit: record.commit });
+      owed.push(redo);
+    }
+    return owed;
+  }
+
+  return {
+    submit,
+    recover,
+
+    status: () => Promise.all(currentTargets().map((t) => readTargetStatus(t, history))),
 
     async idle() {
       await Promise.all([...queues.values()].map((q) => q.idle()));
     },
-  };
-}
 
-async function deployedCommit(dir: string): Promise<string | undefined> {
-  if (await isReleaseLayout(dir)) return (await readCurrentRelease(releaseLayout(dir)))?.commit;
-  if (!(await isCheckout(dir))) return undefined;
-  return readHeadCommit(await openRepository(dir));
+    get accepting() {
+      return accepting;
+    },
+
+    async shutdown(graceMs) {
+      accepting = false;
+      for (const queue of queues.values()) queue.close();
+      const running = Promise.all([...queues.values()].map((q) => q.idle())).then(() => true);
+      let timer: Timer | undefined;
+      const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(resolve, graceMs, false)));
+      const finished = await Promise.race([running, timeout]);
+      clearTimeout(timer);
+      return finished;
+    },
+  };
 }

@@ -33,6 +33,8 @@ export interface DeployContext {
   onPhase?: (phase: Phase) => void;
   /** Receives every hook run, also when the deploy fails (the error itself is thrown as it came). */
   hooks?: HookRun[];
+  /** Told the commit about to be written, before anything is (the history pins it for crash recovery). */
+  onFetched?: (commit: string) => void;
 }
 
 export interface DeployOutcome {
@@ -137,6 +139,7 @@ export async function runDeploy(target: LoadedTarget, request: DeployRequest, co
         superseded: `pushed commit ${commit} is older than the deployed ${previous} (an ancestor of it); the site stays at ${previous}`,
       };
     }
+    context.onFetched?.(commit);
     vars.HOOKSD_NEW_COMMIT = commit;
     await hooks.addRepoHooks(repo, commit);
     // As git gives them to post-checkout, and to pre-receive / post-receive on stdin.
@@ -169,6 +172,7 @@ export async function runDeploy(target: LoadedTarget, request: DeployRequest, co
       await hooks.run("post-checkout", { cwd: target.repo, args: checkoutArgs, env: vars });
     }
     await hooks.run("post-deploy", { cwd: newTree, stdin: refLine, env: vars });
+    if (hooks.runs.length > 0) timings.hooks = hooks.runs.reduce((ms, run) => ms + run.durationMs, 0);
     return { previous, commit, changedPaths, bytesReceived: fetched.bytesReceived, timings, release, reusedFiles, hooks: hooks.runs };
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);

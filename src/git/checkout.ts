@@ -7,6 +7,7 @@ import { ancestors, nonDirectoryAncestorFinder } from "./local-changes.ts";
 import type { Repository } from "./repository.ts";
 import type { Change } from "./tree-diff.ts";
 import { forEachLimit } from "../util/for-each-limit.ts";
+import { removeStaleTemps, tempName } from "./stale-temps.ts";
 
 const SYMLINK = 0o120000;
 const GITLINK = 0o160000;
@@ -39,6 +40,7 @@ export async function applyChanges(
   await pruneEmptyDirs(dir, removals);
 
   const writes = changes.filter((c) => c.after);
+  await removeStaleTemps(dir, writes.map((c) => c.path));
   const entries: IndexEntry[] = [];
   await forEachLimit(writes, 16, async (change) => {
     const { path, after } = change;
@@ -57,7 +59,7 @@ async function writeEntry(repo: Repository, full: string, mode: number, oid: str
     await mkdir(full, { recursive: true });
     return;
   }
-  const temp = join(dirname(full), `.hooksd-tmp-${process.pid}-${Math.random().toString(36).slice(2)}`);
+  const temp = tempName(full);
   try {
     if (source !== undefined) {
       // copyFile keeps the source's permission bits, which already match `mode`.

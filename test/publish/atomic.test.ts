@@ -135,10 +135,11 @@ describe("a health check", () => {
       await deployer.idle();
 
       const record = history.get(bad.id)!;
-      expect(record.state).toBe("rolled back");
+      expect(record.state).toBe("rolled-back");
       expect(record.error).toContain("health check failed");
       expect(record.error).toContain("HTTP 503");
       expect(record.hooks?.map((h) => h.hook)).toEqual(["deploy-failed"]);
+      expect(record.hookOutput).toStartWith(`--- deploy-failed (${join(out, "deploy-failed")}) exited with status 0\n`);
       expect(await readFile(join(out, "error"), "utf8")).toBe(record.error!);
       expect(await readlink(join(site.dir, "current"))).toBe(serving);
       await expectTreeEquals(join(site.dir, "current"), site.bare, v1);
