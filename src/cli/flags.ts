@@ -27,6 +27,13 @@ export const checkFlags = {
   help: { type: "boolean", short: "h" },
 } as const;
 
+/** install-unit takes the serve flags (they go into ExecStart=) plus where to write. */
+export const installUnitFlags = {
+  ...serveFlags,
+  dest: { type: "string" },
+  bin: { type: "string" },
+} as const;
+
 export type TargetFlags = ParsedFlags<typeof targetFlags>;
 export type ServeFlags = ParsedFlags<typeof serveFlags>;
 

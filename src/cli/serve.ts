@@ -1,6 +1,7 @@
 import { mkdir } from "node:fs/promises";
 import { resolve } from "node:path";
 import { ConfigError } from "../config/config-error.ts";
+import { credentialPath } from "../config/credential-path.ts";
 import { createConfigRef, type ConfigRef } from "../config/config-ref.ts";
 import { DEFAULT_LISTEN, loadConfigFile, type ServeConfig } from "../config/load-config-file.ts";
 import { checkStateDir, loadTargetFromFlags } from "../config/load-target.ts";
@@ -13,11 +14,17 @@ import { createLogger, type Logger } from "../log.ts";
 import { openDatabase } from "../state/database.ts";
 import { createSqliteDeliveryIds } from "../state/delivery-ids.ts";
 import { createMemoryHistory } from "../state/history.ts";
+import { createNotifier } from "../systemd/notify.ts";
+import { formatStatusLine } from "../systemd/status-line.ts";
 import { parseFlags, serveFlags, type ServeFlags } from "./flags.ts";
 import { parseListen } from "./listen.ts";
 
 /** How long a stopping daemon waits for a running deploy before it exits anyway. */
 const SHUTDOWN_GRACE_MS = 60_000;
+
+/** Names of the credentials a unit passes with LoadCredential=NAME:FILE. */
+const WEBHOOK_SECRET = "webhook-secret";
+const GIT_CREDENTIALS = "git-credentials";
 
 export async function serve(argv: string[]): Promise<number> {
   // Everything is read and validated before the first side effect.
@@ -34,9 +41,11 @@ export async function serve(argv: string[]): Promise<number> {
     throw new ConfigError(`${stateDirName}: cannot create ${stateDir} (${err.code ?? err.message})`);
   });
   const log = createLogger();
+  const notifier = createNotifier({ log });
+  const showStatus = async () => notifier.status(formatStatusLine(await deployer.status()));
   const config = createConfigRef(initial);
   const deliveryIds = createSqliteDeliveryIds(openDatabase(stateDir));
-  const deployer = createDeployer({ targets: () => config.current().targets, history: createMemoryHistory(), log });
+  const deployer = createDeployer({ targets: () => config.current().targets, history: createMemoryHistory(), log, onSettled: () => void showStatus() });
   const app = createApp({ config, deployer, log, deliveryIds });
   let server: ReturnType<typeof Bun.serve>;
   try {
@@ -55,7 +64,11 @@ export async function serve(argv: string[]): Promise<number> {
   // Reloads run one after another; each either replaces the whole config or changes nothing.
   let reloading = Promise.resolve();
   const onHangup = () => {
-    reloading = reloading.then(() => (configFile ? reload(configFile, config, log) : log.warn("SIGHUP ignored: there is no --config file to reload")));
+    notifier.reloading();
+    reloading = reloading
+      .then(() => (configFile ? reload(configFile, config, log) : log.warn("SIGHUP ignored: there is no --config file to reload")))
+      .then(showStatus)
+      .finally(() => notifier.ready());
   };
 
   // The handlers go in before the "listening" line: a supervisor (or test)
@@ -65,9 +78,11 @@ export async function serve(argv: string[]): Promise<number> {
   const stopped = new Promise<number>((done) => {
     const stop = async (signal: string) => {
       log.info("stopping", { signal });
+      notifier.stopping();
       process.off("SIGHUP", onHangup);
       await server.stop();
       await Promise.race([deployer.idle(), Bun.sleep(SHUTDOWN_GRACE_MS)]);
+      notifier.close();
       done(0);
     };
     process.once("SIGTERM", () => void stop("SIGTERM"));
@@ -77,6 +92,8 @@ export async function serve(argv: string[]): Promise<number> {
   const [only, ...more] = describeTargets(initial);
   const single = only && more.length === 0 ? { target: only.name, repo: only.repo, refs: only.refs, authenticated: only.authenticated } : {};
   log.info("listening", { url: server.url.href, config: configFile, ...single, targets: describeTargets(initial) });
+  await showStatus();
+  notifier.ready();
   return stopped;
 }
 
@@ -116,7 +133,8 @@ async function loadFromFile(file: string, flags: ServeFlags): Promise<ServeConfi
   return loadConfigFile(file);
 }
 
-async function loadFromFlags(flags: ServeFlags): Promise<ServeConfig> {
+async function loadFromFlags(parsed: ServeFlags): Promise<ServeConfig> {
+  const flags = { ...parsed, "credentials-file": parsed["credentials-file"] ?? credentialPath(GIT_CREDENTIALS) };
   const secret = await loadWebhookSecret(flags);
   const target = await loadTargetFromFlags(flags, { secrets: secret ? [secret] : [], signingTokens: [] });
   const listen = flags.listen === undefined ? DEFAULT_LISTEN : parseListen(flags.listen);
@@ -126,9 +144,9 @@ async function loadFromFlags(flags: ServeFlags): Promise<ServeConfig> {
 }
 
 /**
- * The webhook secret comes from a file or the environment, never from argv
- * (which every local user can read). It is removed from the environment so
- * that nothing hooksd starts inherits it.
+ * The webhook secret comes from a file, the environment or a systemd
+ * credential, never from argv (which every local user can read). It is removed
+ * from the environment so that nothing hooksd starts inherits it.
  */
 async function loadWebhookSecret(flags: ServeFlags): Promise<Secret | undefined> {
   const fromEnv = process.env.HOOKSD_SECRET || undefined; // set but empty counts as unset
@@ -138,6 +156,10 @@ async function loadWebhookSecret(flags: ServeFlags): Promise<Secret | undefined>
   }
   if (flags["secret-file"] !== undefined) return readSecretFile(flags["secret-file"], "--secret-file");
   if (fromEnv !== undefined) return new Secret(fromEnv);
+  const credential = credentialPath(WEBHOOK_SECRET);
+  if (credential) return readSecretFile(credential, `credential ${WEBHOOK_SECRET}`);
   if (flags["allow-unauthenticated"]) return undefined;
-  throw new ConfigError("no webhook secret: pass --secret-file FILE or set HOOKSD_SECRET (or --allow-unauthenticated to accept unsigned deliveries)");
+  throw new ConfigError(
+    `no webhook secret: pass --secret-file FILE, set HOOKSD_SECRET or LoadCredential=${WEBHOOK_SECRET}:FILE (or --allow-unauthenticated to accept unsigned deliveries)`,
+  );
 }
