@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { commitFiles, createRemote, makeTempDir, push, removeTempDirs } from "../helpers/git-fixture.ts";
 import { startGitServer, type GitServer } from "../helpers/git-server.ts";
 import { bootContainer, nspawnUnavailable, type Container } from "./nspawn-container.ts";
-import { buildHooksd, REPO_ROOT, WEBHOOK_FIXTURES } from "./support.ts";
+import { buildHooksd, deliver, REPO_ROOT } from "./support.ts";
 
 // The first run builds the image (debootstrap, ~70 s, longer on a busy machine).
 setDefaultTimeout(120_000);
@@ -199,14 +199,6 @@ describe.skipIf(unavailable !== undefined)("hooksd.service in a systemd-nspawn c
   });
 });
 
-async function deliver(url: string, token: string, after: string): Promise<Response> {
-  const payload = JSON.parse(await readFile(join(WEBHOOK_FIXTURES, "gitlab-push.json"), "utf8")) as Record<string, unknown>;
-  return fetch(url, {
-    method: "POST",
-    headers: { "Content-Type": "application/json", "X-Gitlab-Event": "Push Hook", "X-Gitlab-Token": token },
-    body: JSON.stringify({ ...payload, ref: "refs/heads/main", before: "0".repeat(40), after, checkout_sha: after }),
-  });
-}
 
 async function waitFor(done: () => Promise<boolean>, timeoutMs: number, explain: () => Promise<string>): Promise<void> {
   const deadline = Date.now() + timeoutMs;

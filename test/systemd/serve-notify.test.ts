@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startGitServer, type GitServer } from "../helpers/git-server.ts";
 import { commitFiles, createRemote, git, makeTempDir, push, removeTempDirs } from "../helpers/git-fixture.ts";
-import { buildHooksd, Lines, startNotifyListener, WEBHOOK_FIXTURES, type NotifyListener } from "./support.ts";
+import { buildHooksd, deliver, Lines, startNotifyListener, type NotifyListener } from "./support.ts";
 
 // Building the executable and a deploy over HTTP; the machine is shared.
 setDefaultTimeout(60_000);
@@ -69,14 +69,6 @@ async function freshSite(name: string): Promise<string> {
   return site;
 }
 
-async function deliver(url: string, token: string, after: string): Promise<Response> {
-  const payload = JSON.parse(await readFile(join(WEBHOOK_FIXTURES, "gitlab-push.json"), "utf8")) as Record<string, unknown>;
-  return fetch(url, {
-    method: "POST",
-    headers: { "Content-Type": "application/json", "X-Gitlab-Event": "Push Hook", "X-Gitlab-Token": token },
-    body: JSON.stringify({ ...payload, ref: "refs/heads/main", before: "0".repeat(40), after, checkout_sha: after }),
-  });
-}
 
 const notWatchdog = (messages: { message: string }[]) => messages.map((m) => m.message).filter((m) => m !== "WATCHDOG=1");
 

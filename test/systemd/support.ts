@@ -4,6 +4,7 @@
  * a running process.
  */
 import type { Subprocess } from "bun";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 
 export const REPO_ROOT = join(import.meta.dir, "../..");
@@ -17,6 +18,16 @@ export async function buildHooksd(dir: string): Promise<string> {
   const [stdout, stderr, code] = await Promise.all([proc.stdout.text(), proc.stderr.text(), proc.exited]);
   if (code !== 0) throw new Error(`bun build.ts failed (${code}):\n${stdout}${stderr}`);
   return outfile;
+}
+
+/** Sends the real GitLab push payload (../shared/fixtures/webhooks), adapted to a push of `after` onto main. */
+export async function deliver(url: string, token: string, after: string): Promise<Response> {
+  const payload = JSON.parse(await readFile(join(WEBHOOK_FIXTURES, "gitlab-push.json"), "utf8")) as Record<string, unknown>;
+  return fetch(url, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", "X-Gitlab-Event": "Push Hook", "X-Gitlab-Token": token },
+    body: JSON.stringify({ ...payload, ref: "refs/heads/main", before: "0".repeat(40), after, checkout_sha: after }),
+  });
 }
 
 /** Collects a stream's lines as they arrive and lets a test wait for one. */
