@@ -58,16 +58,17 @@ function openLibc() {
     __errno_location: { args: [], returns: FFIType.ptr },
     clock_gettime: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
   } as const;
-  // glibc's soname first, then musl's.
-  let lastError: unknown;
+  // glibc's soname first, then musl's. The first failure is the telling one
+  // (under MemoryDenyWriteExecute=yes, say, ffi cannot build its call stubs).
+  const errors: unknown[] = [];
   for (const name of ["libc.so.6", "libc.musl-x86_64.so.1", "libc.musl-aarch64.so.1", "libc.so"]) {
     try {
       return dlopen(name, symbols).symbols;
     } catch (err) {
-      lastError = err;
+      errors.push(err);
     }
   }
-  throw lastError;
+  throw errors[0];
 }
 
 /** Loads libc through ffi; throws when that is impossible (the caller falls back). */
