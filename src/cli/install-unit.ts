@@ -60,8 +60,12 @@ export async function installUnit(argv: string[]): Promise<number> {
   await rename(temp, path);
 
   const out = [`wrote ${path}`];
+  // systemd refuses to start a unit whose credential sources or writable paths are missing.
   for (const [name, source] of Object.entries(credentials)) {
     if (!existsSync(source)) out.push(`note: ${source} (credential ${name}) does not exist yet; the service will not start without it`);
+  }
+  for (const dir of writablePaths) {
+    if (!existsSync(dir)) out.push(`note: ${dir} does not exist yet; create it owned by the service's user (see systemd/tmpfiles.d/hooksd.conf)`);
   }
   out.push("then: systemctl daemon-reload && systemctl enable --now hooksd");
   process.stdout.write(out.join("\n") + "\n");

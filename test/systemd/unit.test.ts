@@ -99,6 +99,7 @@ describe("hooksd install-unit", () => {
     const result = await hooksd(["install-unit", "--repo", "/srv/www/blog", "--remote", "https://git.example.com/blog.git", "--branch", "main", "--name", "blog", "--listen", "0.0.0.0:9000", "--force", "--dest", dest]);
     expect(result.code).toBe(0);
     expect(result.stdout).toContain(`wrote ${join(dest, "hooksd.service")}`);
+    expect(result.stdout).toContain("note: /srv/www/blog does not exist yet");
     const unit = await readFile(join(dest, "hooksd.service"), "utf8");
     expect(directives(unit)).toEqual([
       "ExecStart=/usr/local/bin/hooksd serve --repo /srv/www/blog --remote https://git.example.com/blog.git --branch main --name blog --force --listen 0.0.0.0:9000",
