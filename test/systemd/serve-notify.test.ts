@@ -123,14 +123,16 @@ describe("the compiled hooksd under a notify socket, with its secrets as credent
     expect(second.pid).toBe(daemon.proc.pid!);
   });
 
-  test("SIGHUP is a reload: RELOADING=1 with MONOTONIC_USEC, then READY=1, and the daemon keeps serving", async () => {
+  test("SIGHUP is a reload: RELOADING=1 with MONOTONIC_USEC, the status again, then READY=1, and the daemon keeps serving", async () => {
     const from = listener.messages.length;
     daemon.proc.kill("SIGHUP");
     await listener.waitFor((m) => m.message === "READY=1", 10_000, from);
     const sent = notWatchdog(listener.messages.slice(from));
-    expect(sent.length).toBe(2);
+    expect(sent.length).toBe(3);
     expect(sent[0]).toMatch(/^RELOADING=1\nMONOTONIC_USEC=\d+$/);
-    expect(sent[1]).toBe("READY=1");
+    expect(sent.slice(1)).toEqual([`STATUS=site: ${(await git(work, "rev-parse", "HEAD")).slice(0, 12)}`, "READY=1"]);
+    // Started with flags, there is no config file to reread; it says so and carries on.
+    await daemon.stdout.waitFor((line) => line.includes("SIGHUP ignored: there is no --config file to reload"), 10_000);
     expect((await fetch(new URL("/healthz", daemon.url))).status).toBe(200);
     expect(daemon.proc.exitCode).toBeNull();
   });

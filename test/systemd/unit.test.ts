@@ -157,11 +157,50 @@ describe("hooksd install-unit", () => {
     expect(directives(unit)[0]).toBe("ExecStart=/usr/local/bin/hooksd serve --repo /srv/www/site --allow-unauthenticated");
   });
 
+  test("with --config, ExecStart= runs that file, every target's repo is writable, and the file's own secret paths stay its business", async () => {
+    const dest = await makeTempDir("install-config");
+    const config = join(dest, "..", `${dest.split("/").pop()}.toml`);
+    await writeFile(
+      config,
+      `state_dir = "/var/lib/hooksd-sites"
+[[targets]]
+name = "www"
+repo = "/srv/www/site"
+remote = "https://git.example.com/team/www.git"
+branch = "main"
+secret_files = ["/run/credentials/hooksd.service/webhook-secret"]
+[[targets]]
+name = "docs"
+repo = "/home/docs/public"
+remote = "https://git.example.com/team/docs.git"
+branch = "main"
+secret_files = ["/run/credentials/hooksd.service/webhook-secret"]
+`,
+    );
+    // The secret files do not exist here: they appear only when systemd starts the service.
+    const result = await hooksd(["install-unit", "--config", config, "--dest", dest, "--bin", bin]);
+    expect(result.code).toBe(0);
+    expect(directives(await readFile(join(dest, "hooksd.service"), "utf8"))).toEqual([
+      `ExecStart=${bin} serve --config ${config}`,
+      "#LoadCredential=webhook-secret:/etc/hooksd/webhook-secret",
+      "#LoadCredential=git-credentials:/etc/hooksd/git-credentials",
+      "ReadWritePaths=/srv/www/site /var/lib/hooksd-sites",
+      "BindPaths=/home/docs/public",
+      "ProtectHome=tmpfs",
+    ]);
+    if (analyze) expect(await verify(join(dest, "hooksd.service"))).toEqual({ code: 0, stdout: "", stderr: "" });
+
+    const mixed = await hooksd(["install-unit", "--config", config, "--repo", "/srv/www/site", "--dest", dest]);
+    expect(mixed.code).toBe(2);
+    expect(mixed.stderr).toContain("--repo cannot be combined with --config");
+  });
+
   const usageErrors: Array<[string, string[], string]> = [
     ["no --repo", [], "--repo"],
     ["a --dest that is not a directory", ["--repo", "/srv/www/site", "--dest", "/nonexistent/units"], "--dest"],
     ["a relative --bin", ["--repo", "/srv/www/site", "--bin", "bin/hooksd"], "--bin"],
     ["a bad --listen", ["--repo", "/srv/www/site", "--listen", "8000"], "--listen"],
+    ["a config file that fails its schema", ["--config", join(REPO_ROOT, "package.json")], "targets"],
     ["a newline in a value", ["--repo", "/srv/www/site", "--name", "site\nExecStartPre=/bin/rm -rf /"], "--name"],
     ["a secret file path with a space", ["--repo", "/srv/www/site", "--secret-file", "/etc/hooksd/my secret"], "--secret-file"],
     ["an unknown flag", ["--repo", "/srv/www/site", "--secret", "x"], "--secret"],
