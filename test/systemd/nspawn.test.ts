@@ -113,6 +113,8 @@ describe.skipIf(unavailable !== undefined)("hooksd.service in a systemd-nspawn c
   const url = () => `http://127.0.0.1:${port}/`;
   const statusText = async () => (await container.show("hooksd", "StatusText")).StatusText ?? "";
   const journal = async () => (await container.run(["journalctl", "-u", "hooksd", "-o", "cat", "--no-pager"])).stdout;
+  // journald stores a line a moment after the process writes it.
+  const journalShows = (text: string) => waitFor(async () => (await journal()).includes(text), 10_000, journal);
 
   test("systemctl start returns once hooksd reports READY=1, running as hooksd with its sandbox", async () => {
     await timed("start", () => container.run(["systemctl", "start", "hooksd"]));
@@ -167,7 +169,7 @@ describe.skipIf(unavailable !== undefined)("hooksd.service in a systemd-nspawn c
     const { MainPID } = await container.show("hooksd", "MainPID");
     await timed("reload", () => container.run(["systemctl", "reload", "hooksd"]));
     expect(await container.show("hooksd", "MainPID", "ActiveState")).toEqual({ MainPID: MainPID!, ActiveState: "active" });
-    expect(await journal()).toContain("SIGHUP ignored: there is no --config file to reload");
+    await journalShows("SIGHUP ignored: there is no --config file to reload");
     expect((await fetch(new URL("/healthz", url()))).status).toBe(200);
   });
 
@@ -187,6 +189,7 @@ describe.skipIf(unavailable !== undefined)("hooksd.service in a systemd-nspawn c
   });
 
   test("the journal holds hooksd's JSON log lines, and no secret", async () => {
+    await journalShows('"msg":"stopping"');
     const text = await journal();
     const lines = text.split("\n").filter((line) => line.startsWith("{"));
     const records = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
@@ -224,8 +227,11 @@ credentials_file = "${credentialsDir}/git-credentials"
     await writeFile(container.path("/etc/hooksd/hooksd.toml"), config("www"), { mode: 0o644 });
     const { MainPID } = await container.show("hooksd", "MainPID");
     await timed("reload-config", () => container.run(["systemctl", "reload", "hooksd"]));
-    expect(await container.show("hooksd", "MainPID", "StatusText")).toEqual({ MainPID: MainPID!, StatusText: `www: ${deployed}` });
-    expect(await journal()).toContain('"msg":"config reloaded"');
+    // systemd 252 may finish the reload job when ExecReload's kill exits, before hooksd's
+    // RELOADING=1 arrives (Type=notify-reload, systemd 253, closes that gap): wait for the result.
+    await waitFor(async () => (await statusText()) === `www: ${deployed}`, 10_000, journal);
+    expect((await container.show("hooksd", "MainPID")).MainPID).toBe(MainPID!);
+    await journalShows('"msg":"config reloaded"');
 
     const sha = await commitFiles(work, { "index.html": "<h1>three</h1>\n" }, "three");
     await push(work, "main");
