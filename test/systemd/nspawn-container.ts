@@ -7,7 +7,7 @@
 import type { Subprocess } from "bun";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { Lines } from "./support.ts";
+import { LineCollector } from "../cli/support.ts";
 
 export interface RunResult {
   code: number;
@@ -44,8 +44,8 @@ export async function bootContainer(image: string, timeoutMs = 60_000): Promise<
     ["systemd-nspawn", "-D", image, "--volatile=overlay", "-b", "--register=no", "--keep-unit", "--console=read-only", `--machine=hooksd-test-${process.pid}`],
     { env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", SYSTEMD_NSPAWN_UNIFIED_HIERARCHY: "1" }, stdin: "ignore", stdout: "pipe", stderr: "pipe" },
   );
-  const stdout = new Lines(proc.stdout);
-  const stderr = new Lines(proc.stderr);
+  const stdout = new LineCollector(proc.stdout);
+  const stderr = new LineCollector(proc.stderr);
   const consoleText = () => [...stdout.lines, ...stderr.lines].join("\n");
   const deadline = Date.now() + timeoutMs;
 

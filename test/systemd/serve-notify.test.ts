@@ -9,7 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startGitServer, type GitServer } from "../helpers/git-server.ts";
 import { commitFiles, createRemote, git, makeTempDir, push, removeTempDirs } from "../helpers/git-fixture.ts";
-import { buildHooksd, deliver, Lines, startNotifyListener, type NotifyListener } from "./support.ts";
+import { LineCollector } from "../cli/support.ts";
+import { buildHooksd, deliver, startNotifyListener, type NotifyListener } from "./support.ts";
 
 // Building the executable and a deploy over HTTP; the machine is shared.
 setDefaultTimeout(60_000);
@@ -43,8 +44,8 @@ afterAll(async () => {
 
 interface Daemon {
   proc: Subprocess<"ignore", "pipe", "pipe">;
-  stdout: Lines;
-  stderr: Lines;
+  stdout: LineCollector;
+  stderr: LineCollector;
   url: string;
 }
 
@@ -54,8 +55,8 @@ async function startDaemon(site: string, env: Record<string, string>, args: stri
     [bin, "serve", "--repo", site, "--remote", server.url("site.git"), "--branch", "main", "--listen", "127.0.0.1:0", "--state-dir", join(site, "..", "state"), ...args],
     { env: { PATH: "/usr/bin:/bin", HOME: tmpdir(), ...env }, stdin: "ignore", stdout: "pipe", stderr: "pipe" },
   );
-  const stdout = new Lines(proc.stdout);
-  const stderr = new Lines(proc.stderr);
+  const stdout = new LineCollector(proc.stdout);
+  const stderr = new LineCollector(proc.stderr);
   const listening = await stdout.waitFor((line) => line.includes('"msg":"listening"'), 30_000).catch((err: Error) => {
     proc.kill();
     throw new Error(`${err.message}\nstderr:\n${stderr.lines.join("\n")}`);

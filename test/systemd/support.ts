@@ -1,11 +1,11 @@
 /**
  * Helpers for the systemd tests: the compiled executable, a real notify
- * socket listener (python3, as systemd's stand-in), and line collection from
- * a running process.
+ * socket listener (python3, as systemd's stand-in), a GitLab delivery.
  */
 import type { Subprocess } from "bun";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { LineCollector } from "../cli/support.ts";
 
 export const REPO_ROOT = join(import.meta.dir, "../..");
 export const UNIT_FILE = join(REPO_ROOT, "systemd/hooksd.service");
@@ -30,51 +30,6 @@ export async function deliver(url: string, token: string, after: string): Promis
   });
 }
 
-/** Collects a stream's lines as they arrive and lets a test wait for one. */
-export class Lines {
-  readonly lines: string[] = [];
-  #ended = false;
-  #waiters: Array<() => void> = [];
-
-  constructor(stream: ReadableStream<Uint8Array>) {
-    void this.#pump(stream);
-  }
-
-  async #pump(stream: ReadableStream<Uint8Array>): Promise<void> {
-    const decoder = new TextDecoder();
-    let buffer = "";
-    for await (const chunk of stream) {
-      buffer += decoder.decode(chunk, { stream: true });
-      let newline: number;
-      while ((newline = buffer.indexOf("\n")) >= 0) {
-        this.lines.push(buffer.slice(0, newline));
-        buffer = buffer.slice(newline + 1);
-        this.#wake();
-      }
-    }
-    if (buffer) this.lines.push(buffer);
-    this.#ended = true;
-    this.#wake();
-  }
-
-  #wake(): void {
-    for (const waiter of this.#waiters.splice(0)) waiter();
-  }
-
-  /** The first line from index `from` on that matches, waiting up to timeoutMs for it. */
-  async waitFor(match: (line: string) => boolean, timeoutMs: number, from = 0): Promise<string> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const found = this.lines.slice(from).find(match);
-      if (found !== undefined) return found;
-      if (this.#ended) throw new Error(`stream ended without a matching line; lines:\n${this.lines.join("\n")}`);
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`no matching line within ${timeoutMs} ms; lines so far:\n${this.lines.join("\n")}`);
-      await Promise.race([new Promise<void>((wake) => this.#waiters.push(wake)), Bun.sleep(Math.min(left, 200))]);
-    }
-  }
-}
-
 export interface NotifyMessage {
   /** The sender's PID as the kernel reports it (SCM_CREDENTIALS), which systemd's NotifyAccess= checks. */
   pid: number;
@@ -95,7 +50,7 @@ export async function startNotifyListener(address: string): Promise<NotifyListen
     stdout: "pipe",
     stderr: "pipe",
   });
-  const lines = new Lines(proc.stdout);
+  const lines = new LineCollector(proc.stdout);
   await lines.waitFor((line) => line.startsWith('{"bound"'), 10_000).catch(async (err) => {
     proc.kill();
     throw new Error(`${(err as Error).message}\n${await proc.stderr.text()}`);
