@@ -3,6 +3,7 @@ import pkg from "../package.json" with { type: "json" };
 import { check } from "./cli/check.ts";
 import { deploy } from "./cli/deploy.ts";
 import { history } from "./cli/history.ts";
+import { installUnit } from "./cli/install-unit.ts";
 import { rollback } from "./cli/rollback.ts";
 import { serve } from "./cli/serve.ts";
 import { status } from "./cli/status.ts";
@@ -21,6 +22,8 @@ Usage:
   hooksd check  --config FILE          validate a config file: exit 0, or 2 listing its problems
   hooksd rollback --repo DIR [--to ID] [--state-dir DIR] [--name NAME]
                                        switch DIR/current back to the previous (or named) release
+  hooksd install-unit [serve options] [--dest DIR] [--bin PATH]
+                                       write the systemd unit (default /etc/systemd/system/hooksd.service)
   hooksd --help | --version
 
 Target options (serve and deploy):
@@ -45,7 +48,8 @@ Target options (serve and deploy):
 Serve options:
   --config FILE            targets, secrets and settings from a TOML (or .json) file; no other flag with it
   --listen HOST:PORT       where to listen (default 127.0.0.1:8000)
-  --secret-file FILE       the webhook secret (or env HOOKSD_SECRET); required
+  --secret-file FILE       the webhook secret (or env HOOKSD_SECRET, or the systemd credential
+                           webhook-secret); required
   --allow-unauthenticated  accept deliveries without a secret (not recommended)
   --tls-cert FILE          serve HTTPS with this certificate (PEM, chain included) ...
   --tls-key FILE           ... and its key; both files are read again on SIGHUP
@@ -53,10 +57,23 @@ Serve options:
                            sending 'Authorization: Bearer TOKEN' (or credential admin-token)
   --shutdown-timeout SECONDS  on SIGTERM, wait this long for a running deploy (default 90)
 
+install-unit options (serve options go into ExecStart=; --secret-file and
+--credentials-file become LoadCredential= lines, default /etc/hooksd/webhook-secret):
+  --dest DIR               where to write hooksd.service (default /etc/systemd/system)
+  --bin PATH               the installed executable (default /usr/local/bin/hooksd)
+
 Exit status: 0 success, 1 a failed deploy, 2 a usage or configuration error.
 `;
 
-const commands: Record<string, (argv: string[]) => Promise<number>> = { serve, deploy, check, history, status, rollback };
+const commands: Record<string, (argv: string[]) => Promise<number>> = {
+  serve,
+  deploy,
+  check,
+  history,
+  status,
+  rollback,
+  "install-unit": installUnit,
+};
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;

@@ -49,6 +49,13 @@ export const historyFlags = { ...readerFlags, target: { type: "string" }, limit:
 
 export const statusFlags = { ...readerFlags, repo: { type: "string" }, name: { type: "string" } } as const;
 
+/** install-unit takes the serve flags (they go into ExecStart=) plus where to write. */
+export const installUnitFlags = {
+  ...serveFlags,
+  dest: { type: "string" },
+  bin: { type: "string" },
+} as const;
+
 export type TargetFlags = ParsedFlags<typeof targetFlags>;
 export type ServeFlags = ParsedFlags<typeof serveFlags>;
 

@@ -2,6 +2,7 @@ import { mkdir } from "node:fs/promises";
 import { resolve } from "node:path";
 import { loadAdminToken } from "../config/admin-token.ts";
 import { ConfigError } from "../config/config-error.ts";
+import { credentialPath } from "../config/credential-path.ts";
 import { createConfigRef, type ConfigRef } from "../config/config-ref.ts";
 import { DEFAULT_LISTEN, DEFAULT_SHUTDOWN_SECONDS, loadConfigFile, type ServeConfig, type TlsFiles } from "../config/load-config-file.ts";
 import { checkStateDir, loadTargetFromFlags } from "../config/load-target.ts";
@@ -17,8 +18,14 @@ import { openDatabase } from "../state/database.ts";
 import { createSqliteDeliveryIds } from "../state/delivery-ids.ts";
 import { createSqliteHistory } from "../state/history.ts";
 import { createKnownTargets } from "../state/known-targets.ts";
+import { createNotifier } from "../systemd/notify.ts";
+import { formatStatusLine } from "../systemd/status-line.ts";
 import { parseCount, parseFlags, serveFlags, type ServeFlags } from "./flags.ts";
 import { parseListen } from "./listen.ts";
+
+/** Names of the credentials a unit passes with LoadCredential=NAME:FILE. */
+const WEBHOOK_SECRET = "webhook-secret";
+const GIT_CREDENTIALS = "git-credentials";
 
 export async function serve(argv: string[]): Promise<number> {
   // Everything is read and validated before the first side effect.
@@ -38,6 +45,8 @@ export async function serve(argv: string[]): Promise<number> {
     throw new ConfigError(`${stateDirName}: cannot create ${stateDir} (${err.code ?? err.message})`);
   });
   const log = createLogger();
+  const notifier = createNotifier({ log });
+  const showStatus = async () => notifier.status(formatStatusLine(await deployer.status()));
   const config = createConfigRef(initial);
   const db = openDatabase(stateDir);
   const knownTargets = createKnownTargets(db);
@@ -45,7 +54,7 @@ export async function serve(argv: string[]): Promise<number> {
   const deliveryIds = createSqliteDeliveryIds(db);
   const metrics = createMetrics();
   const history = metrics.observe(createSqliteHistory(db), initial.targets.map((t) => t.name));
-  const deployer = createDeployer({ targets: () => config.current().targets, history, log });
+  const deployer = createDeployer({ targets: () => config.current().targets, history, log, onSettled: () => void showStatus() });
   const app = createApp({ config, deployer, log, deliveryIds, history, metrics, adminToken });
   const listener = await startListener({
     listen,
@@ -63,14 +72,18 @@ export async function serve(argv: string[]): Promise<number> {
   // after another, and each either replaces the whole thing or changes nothing.
   let reloading = Promise.resolve();
   const onHangup = () => {
-    reloading = reloading.then(async () => {
-      if (!configFile && !tls) return log.warn("SIGHUP ignored: there is no --config file to reload");
-      if (configFile) {
-        await reload(configFile, config, log);
-        knownTargets.save(config.current().targets);
-      }
-      if (tls) await listener.reloadCertificates();
-    });
+    notifier.reloading();
+    reloading = reloading
+      .then(async () => {
+        if (!configFile && !tls) return log.warn("SIGHUP ignored: there is no --config file to reload");
+        if (configFile) {
+          await reload(configFile, config, log);
+          knownTargets.save(config.current().targets);
+        }
+        if (tls) await listener.reloadCertificates();
+      })
+      .then(showStatus)
+      .finally(() => notifier.ready());
   };
 
   // The handlers go in before the "listening" line: a supervisor (or test)
@@ -83,12 +96,14 @@ export async function serve(argv: string[]): Promise<number> {
     const stop = async (signal: string) => {
       const queued = history.unfinished().filter((r) => r.state === "queued").map((r) => r.id);
       log.info("stopping", { signal, graceSeconds: shutdownMs / 1000, queued });
+      notifier.stopping();
       process.off("SIGHUP", onHangup);
       const finished = await deployer.shutdown(shutdownMs);
       if (!finished) log.warn("a deploy was still running at the shutdown timeout; the next start redoes it", { graceSeconds: shutdownMs / 1000 });
       await listener.stop();
       // A deploy cut off by the timeout may still write its record until the process exits.
       if (finished) db.close();
+      notifier.close();
       done(0);
     };
     process.once("SIGTERM", () => void stop("SIGTERM"));
@@ -99,6 +114,8 @@ export async function serve(argv: string[]): Promise<number> {
   const single = only && more.length === 0 ? { target: only.name, repo: only.repo, refs: only.refs, authenticated: only.authenticated } : {};
   log.info("listening", { url: listener.url.href, config: configFile, ...single, targets: describeTargets(initial), tls: tls !== undefined });
   deployer.recover();
+  await showStatus();
+  notifier.ready();
   return stopped;
 }
 
@@ -153,7 +170,8 @@ async function loadFromFile(file: string, flags: ServeFlags): Promise<ServeConfi
   return loadConfigFile(file);
 }
 
-async function loadFromFlags(flags: ServeFlags): Promise<ServeConfig> {
+async function loadFromFlags(parsed: ServeFlags): Promise<ServeConfig> {
+  const flags = { ...parsed, "credentials-file": parsed["credentials-file"] ?? credentialPath(GIT_CREDENTIALS) };
   const secret = await loadWebhookSecret(flags);
   const target = await loadTargetFromFlags(flags, { secrets: secret ? [secret] : [], signingTokens: [] });
   const listen = flags.listen === undefined ? DEFAULT_LISTEN : parseListen(flags.listen);
@@ -178,9 +196,9 @@ function readTlsFlags(flags: ServeFlags): TlsFiles | undefined {
 }
 
 /**
- * The webhook secret comes from a file or the environment, never from argv
- * (which every local user can read). It is removed from the environment so
- * that nothing hooksd starts inherits it.
+ * The webhook secret comes from a file, the environment or a systemd
+ * credential, never from argv (which every local user can read). It is removed
+ * from the environment so that nothing hooksd starts inherits it.
  */
 async function loadWebhookSecret(flags: ServeFlags): Promise<Secret | undefined> {
   const fromEnv = process.env.HOOKSD_SECRET || undefined; // set but empty counts as unset
@@ -190,6 +208,10 @@ async function loadWebhookSecret(flags: ServeFlags): Promise<Secret | undefined>
   }
   if (flags["secret-file"] !== undefined) return readSecretFile(flags["secret-file"], "--secret-file");
   if (fromEnv !== undefined) return new Secret(fromEnv);
+  const credential = credentialPath(WEBHOOK_SECRET);
+  if (credential) return readSecretFile(credential, `credential ${WEBHOOK_SECRET}`);
   if (flags["allow-unauthenticated"]) return undefined;
-  throw new ConfigError("no webhook secret: pass --secret-file FILE or set HOOKSD_SECRET (or --allow-unauthenticated to accept unsigned deliveries)");
+  throw new ConfigError(
+    `no webhook secret: pass --secret-file FILE, set HOOKSD_SECRET or LoadCredential=${WEBHOOK_SECRET}:FILE (or --allow-unauthenticated to accept unsigned deliveries)`,
+  );
 }

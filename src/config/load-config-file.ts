@@ -39,10 +39,7 @@ export const DEFAULT_SHUTDOWN_SECONDS = 90;
  * go into Secret objects, never into anything that is printed.
  */
 export async function loadConfigFile(path: string): Promise<ServeConfig> {
-  const raw = await parseFile(path);
-  const parsed = v.safeParse(ConfigFileSchema, raw);
-  if (!parsed.success) throw new ConfigError(describeIssues(parsed.issues));
-  const file = parsed.output;
+  const file = await readConfigFile(path);
 
   const stateDir = file.state_dir ?? defaultStateDir();
   const problems = await checkTargets(file, stateDir);
@@ -83,6 +80,13 @@ export async function loadConfigFile(path: string): Promise<ServeConfig> {
     adminTokenFile: file.admin_token_file,
     shutdownTimeoutSeconds: file.shutdown_timeout,
   };
+}
+
+/** The file parsed and checked against the schema, without reading any secret file (install-unit needs its paths only). */
+export async function readConfigFile(path: string): Promise<ConfigFile> {
+  const parsed = v.safeParse(ConfigFileSchema, await parseFile(path));
+  if (!parsed.success) throw new ConfigError(describeIssues(parsed.issues));
+  return parsed.output;
 }
 
 async function parseFile(path: string): Promise<unknown> {

@@ -51,8 +51,14 @@ export interface Deployer {
  * a reloaded configuration is seen; a queued deploy keeps the target it was
  * submitted with, so a reload never changes a deploy under way.
  */
-export function createDeployer(options: { targets: readonly LoadedTarget[] | (() => readonly LoadedTarget[]); history: History; log: Logger }): Deployer {
-  const { history, log } = options;
+export function createDeployer(options: {
+  targets: readonly LoadedTarget[] | (() => readonly LoadedTarget[]);
+  history: History;
+  log: Logger;
+  /** Called after each deploy ends, whatever its outcome (the systemd status line follows it). */
+  onSettled?: (record: DeployRecord) => void;
+}): Deployer {
+  const { history, log, onSettled } = options;
   const currentTargets = typeof options.targets === "function" ? options.targets : () => options.targets as readonly LoadedTarget[];
   const queues = new Map<string, CoalescingQueue<QueuedDeploy>>();
   let accepting = true;
@@ -122,6 +128,8 @@ export function createDeployer(options: { targets: readonly LoadedTarget[] | (()
       const rolledBack = code === "HEALTH_CHECK_FAILED";
       history.update(record.id, { state: rolledBack ? "rolled-back" : "failed", error, hooks, hookOutput: combinedHookOutput(hooks), finishedAt: new Date().toISOString() });
       log.error(rolledBack ? "deploy rolled back" : "deploy failed", { deploy: record.id, target: target.name, code, error });
+    } finally {
+      onSettled?.(history.get(record.id)!);
     }
   }
 

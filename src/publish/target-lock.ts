@@ -1,6 +1,7 @@
-import { dlopen, FFIType } from "bun:ffi";
+import { FFIType } from "bun:ffi";
 import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
+import { dlopenLibc } from "../util/libc.ts";
 
 const LOCK_EX = 2;
 const LOCK_NB = 4;
@@ -18,9 +19,7 @@ export interface TargetLock {
 let libc: { flock(fd: number, op: number): number } | undefined;
 
 function flock(fd: number, op: number): number {
-  libc ??= dlopen(process.platform === "darwin" ? "libc.dylib" : "libc.so.6", {
-    flock: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
-  }).symbols;
+  libc ??= dlopenLibc({ flock: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 } });
   return libc.flock(fd, op);
 }
 
