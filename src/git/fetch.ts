@@ -3,6 +3,7 @@ import git from "isomorphic-git";
 import { GitError } from "./git-error.ts";
 import { createHttpClient } from "./http-client.ts";
 import { peelToCommit, type Repository } from "./repository.ts";
+import { readTrackingRefs, restoreTrackingRefs } from "./tracking-refs.ts";
 
 export interface FetchOptions {
   url: string;
@@ -32,6 +33,7 @@ export async function fetchRef(repo: Repository, options: FetchOptions): Promise
     onBytes: (n) => (bytesReceived += n),
   });
   let tip: string | null;
+  const trackingRefs = await readTrackingRefs(repo);
   try {
     const result = await git.fetch({
       fs,
@@ -46,6 +48,7 @@ export async function fetchRef(repo: Repository, options: FetchOptions): Promise
     });
     tip = result.fetchHead;
   } catch (cause) {
+    await restoreTrackingRefs(repo, trackingRefs);
     throw new GitError("FETCH_FAILED", `fetching ${options.ref} from ${redactUrl(options.url)} failed: ${describe(cause)}`, { cause });
   }
   if (!tip) throw new GitError("FETCH_FAILED", `${redactUrl(options.url)} has no ref ${options.ref}`);

@@ -25,6 +25,11 @@ export interface GitServerOptions {
    * the request instead of git (fault injection), or undefined to carry on.
    */
   onRequest?: (req: Request) => Response | undefined | Promise<Response | undefined>;
+  /**
+   * Sees git's answer to every request it served and may replace it (fault
+   * injection after the fact: cut, stall or corrupt a real pack; see git-faults.ts).
+   */
+  onResponse?: (req: Request, res: Response) => Response | Promise<Response>;
 }
 
 export async function startGitServer(options: GitServerOptions): Promise<GitServer> {
@@ -96,7 +101,8 @@ export async function startGitServer(options: GitServerOptions): Promise<GitServ
       void proc.stderr.text().then((text) => {
         if (text) state.backendErrors.push(text);
       });
-      return cgiResponse(proc);
+      const res = await cgiResponse(proc);
+      return options.onResponse ? options.onResponse(req, res) : res;
     },
   });
 
