@@ -1,6 +1,8 @@
 import { createCoalescingQueue, type CoalescingQueue } from "./coalescing-queue.ts";
 import { newDeployId } from "./deploy-id.ts";
-import { runDeploy, type DeployRequest } from "./pipeline.ts";
+import { classifyFailure } from "./failure.ts";
+import { runDeploy, type DeployOutcome, type DeployRequest } from "./pipeline.ts";
+import { backoffDelay, DEFAULT_RETRY, interruptibleDelay, type RetryPolicy } from "./retry.ts";
 import { isCheckout, openRepository, readHeadCommit } from "../git/repository.ts";
 import type { LoadedTarget } from "../config/loaded-target.ts";
 import type { Logger } from "../log.ts";
@@ -24,7 +26,7 @@ export interface TargetStatus {
   repo: string;
   refs: string;
   deployedCommit: string | undefined;
-  lastDeploy: Pick<DeployRecord, "id" | "state" | "ref" | "commit" | "error" | "reason" | "finishedAt"> | undefined;
+  lastDeploy: Pick<DeployRecord, "id" | "state" | "ref" | "commit" | "error" | "code" | "attempts" | "reason" | "finishedAt"> | undefined;
 }
 
 export interface Deployer {
@@ -41,8 +43,17 @@ export interface Deployer {
  * a reloaded configuration is seen; a queued deploy keeps the target it was
  * submitted with, so a reload never changes a deploy under way.
  */
-export function createDeployer(options: { targets: readonly LoadedTarget[] | (() => readonly LoadedTarget[]); history: History; log: Logger }): Deployer {
+export function createDeployer(options: {
+  targets: readonly LoadedTarget[] | (() => readonly LoadedTarget[]);
+  history: History;
+  log: Logger;
+  /** How failures of the remote are retried; tests shorten the delays. */
+  retry?: Partial<RetryPolicy> | undefined;
+}): Deployer {
   const { history, log } = options;
+  const retry: RetryPolicy = { ...DEFAULT_RETRY, ...options.retry };
+  /** Per checkout, the deploy waiting to retry and how to wake it when a newer push arrives. */
+  const backoffs = new Map<string, { item: QueuedDeploy; interrupt(): void }>();
   const currentTargets = typeof options.targets === "function" ? options.targets : () => options.targets as readonly LoadedTarget[];
   const queues = new Map<string, CoalescingQueue<QueuedDeploy>>();
 
@@ -71,10 +82,37 @@ export function createDeployer(options: { targets: readonly LoadedTarget[] | (()
   async function execute(target: LoadedTarget, record: DeployRecord, supersededCommits: string[]): Promise<void> {
     history.update(record.id, { state: "running", startedAt: new Date().toISOString() });
     log.info("deploy started", { deploy: record.id, target: target.name, ref: record.ref, commit: record.commit });
-    try {
-      const outcome = await runDeploy(target, { ref: record.ref, commit: record.commit, supersededCommits });
+    for (let attempt = 1; ; attempt++) {
+      let outcome: DeployOutcome;
+      try {
+        outcome = await runDeploy(target, { ref: record.ref, commit: record.commit, supersededCommits });
+      } catch (err) {
+        const error = err instanceof Error ? err.message : String(err);
+        const { code, retryable } = classifyFailure(err);
+        if (!retryable || attempt >= retry.attempts) {
+          history.update(record.id, { state: "failed", error, code, attempts: tries(attempt), finishedAt: new Date().toISOString() });
+          log.error("deploy failed", { deploy: record.id, target: target.name, code, attempts: attempt, error });
+          return;
+        }
+        const delayMs = backoffDelay(retry, attempt);
+        history.update(record.id, { error, code, attempts: attempt });
+        log.warn("deploy attempt failed; retrying", { deploy: record.id, target: target.name, code, attempt, delayMs, error });
+        // A push that arrives during the wait deploys instead (it carries this
+        // commit along, see submit): retrying an older push first only delays it.
+        const delay = interruptibleDelay(delayMs);
+        backoffs.set(target.repo, { item: { target, record, supersededCommits }, interrupt: delay.interrupt });
+        const waited = await delay.wait;
+        backoffs.delete(target.repo);
+        if (waited === "interrupted") {
+          const reason = `a later delivery arrived while this deploy waited to retry after ${code}`;
+          history.update(record.id, { state: "superseded", reason, finishedAt: new Date().toISOString() });
+          log.info("deploy superseded", { deploy: record.id, target: target.name, reason });
+          return;
+        }
+        continue;
+      }
       if (outcome.superseded) {
-        history.update(record.id, { state: "superseded", reason: outcome.superseded, previous: outcome.previous, timings: outcome.timings, finishedAt: new Date().toISOString() });
+        history.update(record.id, { state: "superseded", reason: outcome.superseded, previous: outcome.previous, timings: outcome.timings, attempts: tries(attempt), finishedAt: new Date().toISOString() });
         log.info("deploy superseded", { deploy: record.id, target: target.name, commit: record.commit, deployed: outcome.previous, reason: outcome.superseded });
         return;
       }
@@ -83,6 +121,10 @@ export function createDeployer(options: { targets: readonly LoadedTarget[] | (()
         commit: outcome.commit,
         previous: outcome.previous,
         timings: outcome.timings,
+        // An attempt that failed before this one succeeded is history, not the outcome.
+        error: undefined,
+        code: undefined,
+        attempts: tries(attempt),
         finishedAt: new Date().toISOString(),
       });
       log.info("deploy succeeded", {
@@ -90,15 +132,12 @@ export function createDeployer(options: { targets: readonly LoadedTarget[] | (()
         target: target.name,
         previous: outcome.previous,
         commit: outcome.commit,
+        attempts: tries(attempt),
         changedPaths: outcome.changedPaths,
         bytesReceived: outcome.bytesReceived,
         timings: outcome.timings,
       });
-    } catch (err) {
-      const error = err instanceof Error ? err.message : String(err);
-      const code = (err as { code?: unknown }).code;
-      history.update(record.id, { state: "failed", error, finishedAt: new Date().toISOString() });
-      log.error("deploy failed", { deploy: record.id, target: target.name, code, error });
+      return;
     }
   }
 
@@ -122,7 +161,14 @@ export function createDeployer(options: { targets: readonly LoadedTarget[] | (()
         timings: {},
       };
       history.add(record);
-      queueFor(target.repo).push({ target, record, supersededCommits: [] });
+      const item: QueuedDeploy = { target, record, supersededCommits: [] };
+      const retrying = backoffs.get(target.repo);
+      if (retrying) {
+        const { record: old, supersededCommits: carried } = retrying.item;
+        if (old.commit && old.ref === record.ref) item.supersededCommits.push(old.commit, ...carried);
+        retrying.interrupt();
+      }
+      queueFor(target.repo).push(item);
       return record;
     },
 
@@ -135,7 +181,17 @@ export function createDeployer(options: { targets: readonly LoadedTarget[] | (()
             repo: t.repo,
             refs: t.refs,
             deployedCommit: await deployedCommit(t.repo),
-            lastDeploy: last && { id: last.id, state: last.state, ref: last.ref, commit: last.commit, error: last.error, reason: last.reason, finishedAt: last.finishedAt },
+            lastDeploy: last && {
+              id: last.id,
+              state: last.state,
+              ref: last.ref,
+              commit: last.commit,
+              error: last.error,
+              code: last.code,
+              attempts: last.attempts,
+              reason: last.reason,
+              finishedAt: last.finishedAt,
+            },
           };
         }),
       );
@@ -145,6 +201,11 @@ export function createDeployer(options: { targets: readonly LoadedTarget[] | (()
       await Promise.all([...queues.values()].map((q) => q.idle()));
     },
   };
+}
+
+/** Attempts are recorded only when there was more than one, so a plain deploy's record stays as it was. */
+function tries(attempt: number): number | undefined {
+  return attempt > 1 ? attempt : undefined;
 }
 
 async function deployedCommit(dir: string): Promise<string | undefined> {

@@ -68,6 +68,8 @@ function describe(cause: unknown): string {
     if (cause.name === "TimeoutError" || cause.name === "AbortError") return "timed out";
     const data = (cause as { data?: { statusCode?: number; statusMessage?: string } }).data;
     if (data?.statusCode) return `HTTP ${data.statusCode} ${data.statusMessage ?? ""}`.trim();
+    // isomorphic-git wraps what went wrong (a damaged pack, mostly) in a long plea to report a bug.
+    if ((cause as { code?: unknown }).code === "InternalError") return `the pack could not be read (${(cause as { data?: { message?: string } }).data?.message ?? "internal error"})`;
     return cause.message;
   }
   return String(cause);
