@@ -19,6 +19,8 @@ export interface GitServer {
 
 export interface GitServerOptions {
   root: string;
+  /** A fixed port, e.g. one a target already points at while nothing listened there; 0 (any free port) by default. */
+  port?: number;
   auth?: { username: string; password: string };
   /**
    * Seen first for every request (before auth). Return a Response to answer
@@ -38,7 +40,7 @@ export async function startGitServer(options: GitServerOptions): Promise<GitServ
 
   const server: Server<undefined> = Bun.serve({
     hostname: "127.0.0.1",
-    port: 0,
+    port: options.port ?? 0,
     // Big clones over slow CI machines can be quiet for a while; don't cut them off.
     idleTimeout: 0,
     async fetch(req, srv) {
