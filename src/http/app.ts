@@ -1,5 +1,4 @@
 import { Hono } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import { createConfigRef, type ConfigRef } from "../config/config-ref.ts";
 import type { LoadedTarget } from "../config/loaded-target.ts";
 import type { Deployer } from "../deploy/deployer.ts";
@@ -7,7 +6,8 @@ import type { Logger } from "../log.ts";
 import { createMemoryDeliveryIds, type DeliveryIds } from "../state/delivery-ids.ts";
 import { createAccessLog, type AccessLogVariables } from "./access-log.ts";
 import { HttpError } from "./http-error.ts";
-import { createErrorHandler, tooLarge } from "./on-error.ts";
+import { createErrorHandler } from "./on-error.ts";
+import { BODY_TIMEOUT_MS, readBodyWithin } from "./read-body.ts";
 import { createWebhookHandler } from "./webhook.ts";
 
 /** GitLab's own limit for a webhook body. */
@@ -22,15 +22,17 @@ export interface AppOptions {
   log: Logger;
   /** Delivery ids already deployed; kept in memory unless given (serve passes the sqlite store). */
   deliveryIds?: DeliveryIds | undefined;
+  /** How long a client may take to send a body (BODY_TIMEOUT_MS unless given). */
+  bodyTimeoutMs?: number | undefined;
 }
 
-export function createApp({ config, target, deployer, log, deliveryIds }: AppOptions) {
+export function createApp({ config, target, deployer, log, deliveryIds, bodyTimeoutMs }: AppOptions) {
   const current = config ?? createConfigRef({ targets: target ? [target] : [] });
   const webhook = createWebhookHandler({ config: current, deployer, deliveryIds: deliveryIds ?? createMemoryDeliveryIds() });
   const app = new Hono<{ Variables: AccessLogVariables }>();
   app.use(createAccessLog(log));
 
-  const limit = bodyLimit({ maxSize: MAX_BODY_BYTES, onError: tooLarge });
+  const limit = readBodyWithin({ maxBytes: MAX_BODY_BYTES, timeoutMs: bodyTimeoutMs ?? BODY_TIMEOUT_MS });
   app.post("/", limit, webhook);
   app.post("/hooks/:name", limit, webhook);
   app.get("/healthz", (c) => c.json({ ok: true }));
