@@ -3,6 +3,7 @@ import { newDeployId } from "./deploy-id.ts";
 import { classifyFailure } from "./failure.ts";
 import { runDeploy, type DeployOutcome, type DeployRequest } from "./pipeline.ts";
 import { backoffDelay, DEFAULT_RETRY, interruptibleDelay, type RetryPolicy } from "./retry.ts";
+import { GitError } from "../git/git-error.ts";
 import { isCheckout, openRepository, readHeadCommit } from "../git/repository.ts";
 import type { LoadedTarget } from "../config/loaded-target.ts";
 import type { Logger } from "../log.ts";
@@ -51,10 +52,25 @@ export function createDeployer(options: {
   retry?: Partial<RetryPolicy> | undefined;
 }): Deployer {
   const { history, log } = options;
+  const currentTargets = typeof options.targets === "function" ? options.targets : () => options.targets as readonly LoadedTarget[];
   const retry: RetryPolicy = { ...DEFAULT_RETRY, ...options.retry };
   /** Per checkout, the deploy waiting to retry and how to wake it when a newer push arrives. */
   const backoffs = new Map<string, { item: QueuedDeploy; interrupt(): void }>();
-  const currentTargets = typeof options.targets === "function" ? options.targets : () => options.targets as readonly LoadedTarget[];
+  /**
+   * Checkouts seen to exist. One that disappears later is not silently
+   * recreated by a "first deploy": DIR may be a mount point whose file system
+   * went away, and the site would then be written onto the wrong disk.
+   */
+  const checkouts = new Set<string>();
+  for (const t of currentTargets()) void isCheckout(t.repo).then((yes) => yes && checkouts.add(t.repo));
+
+  async function deployOnce(target: LoadedTarget, request: DeployRequest): Promise<DeployOutcome> {
+    if (await isCheckout(target.repo)) checkouts.add(target.repo);
+    else if (checkouts.has(target.repo)) {
+      throw new GitError("NOT_A_CHECKOUT", `${target.repo} was a checkout and is gone (deleted, or its file system unmounted?); hooksd does not recreate it: restore it, or restart hooksd to deploy into an empty directory`);
+    }
+    return runDeploy(target, request);
+  }
   const queues = new Map<string, CoalescingQueue<QueuedDeploy>>();
 
   function queueFor(repo: string) {
@@ -85,7 +101,7 @@ export function createDeployer(options: {
     for (let attempt = 1; ; attempt++) {
       let outcome: DeployOutcome;
       try {
-        outcome = await runDeploy(target, { ref: record.ref, commit: record.commit, supersededCommits });
+        outcome = await deployOnce(target, { ref: record.ref, commit: record.commit, supersededCommits });
       } catch (err) {
         const error = err instanceof Error ? err.message : String(err);
         const { code, retryable } = classifyFailure(err);

@@ -49,6 +49,8 @@ export function classifyFailure(err: unknown): Failure {
 /** A fetch failure, judged by what isomorphic-git or the runtime's fetch threw. */
 function classifyFetch(cause: unknown): Failure {
   if (!(cause instanceof Error)) return { code: "FETCH_FAILED", retryable: false }; // e.g. the ref is gone
+  const local = LOCAL[String((cause as NodeJS.ErrnoException).code)];
+  if (local) return { code: local, retryable: false }; // writing what arrived failed here, not there
   if (cause.name === "TimeoutError" || cause.name === "AbortError") return { code: "FETCH_TIMEOUT", retryable: true };
   const code = String((cause as { code?: unknown }).code ?? "");
   if (UNREACHABLE.has(code)) return { code: "REMOTE_UNREACHABLE", retryable: true };
