@@ -9,6 +9,7 @@ import { Secret } from "../config/secret.ts";
 import { defaultStateDir } from "../config/state-dir.ts";
 import { createDeployer } from "../deploy/deployer.ts";
 import { createApp, MAX_BODY_BYTES } from "../http/app.ts";
+import { BODY_TIMEOUT_MS } from "../http/read-body.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { openDatabase } from "../state/database.ts";
 import { createSqliteDeliveryIds } from "../state/delivery-ids.ts";
@@ -46,6 +47,9 @@ export async function serve(argv: string[]): Promise<number> {
       fetch: app.fetch,
       // Slightly above the app's own limit so that the app answers with its JSON 413.
       maxRequestBodySize: MAX_BODY_BYTES + 64 * 1024,
+      // Bun drops a request still unanswered after idleTimeout, silently; kept
+      // above the body deadline so that a trickling client gets the app's 408.
+      idleTimeout: BODY_TIMEOUT_MS / 1000 + 5,
     });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;

@@ -10,14 +10,9 @@
 import { afterAll, afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import type { LoadedTarget } from "../../src/config/loaded-target.ts";
-import { createDeployer } from "../../src/deploy/deployer.ts";
-import { createApp } from "../../src/http/app.ts";
-import { createLogger } from "../../src/log.ts";
-import { createMemoryHistory } from "../../src/state/history.ts";
-import { commitFiles, expectTreeEquals, git, makeTempDir, push, removeTempDirs, runGit } from "../helpers/git-fixture.ts";
-import { createSite, gitlabHeaders, gitlabPayload, SECRET, type Site } from "../http/harness.ts";
-import { Secret } from "../../src/config/secret.ts";
+import { commitFiles, expectTreeEquals, makeTempDir, push, removeTempDirs } from "../helpers/git-fixture.ts";
+import { createSite, createTarget } from "../http/harness.ts";
+import { expectConsistentStore, faultHarness } from "./support.ts";
 
 setDefaultTimeout(90_000);
 
@@ -56,51 +51,6 @@ const cannotMount = await (async () => {
 })();
 if (cannotMount) console.log(`local-fault tests on tmpfs skipped: mounting is not permitted here (${cannotMount})`);
 
-/** A checkout of the site at `site.base` inside `parent`, and a target deploying it. */
-async function checkoutIn(site: Site, parent: string): Promise<LoadedTarget> {
-  const repo = join(parent, "site");
-  await git(parent, "clone", "--quiet", "--no-checkout", site.bare, repo);
-  await git(repo, "checkout", "--quiet", "-B", "main", site.base);
-  return {
-    name: "site",
-    repo,
-    remote: site.url,
-    refs: "refs/heads/main",
-    strategy: "in-place",
-    force: false,
-    fetchTimeoutSeconds: 30,
-    secrets: [new Secret(SECRET)],
-    signingTokens: [],
-    credentials: undefined,
-  };
-}
-
-function harness(target: LoadedTarget) {
-  const history = createMemoryHistory();
-  const deployer = createDeployer({ targets: [target], history, log: createLogger(() => {}), retry: { initialDelayMs: 10, maxDelayMs: 10 } });
-  const app = createApp({ target, deployer, log: createLogger(() => {}) });
-  return {
-    app,
-    async deliver(commit: string) {
-      const body = await gitlabPayload("gitlab-push.json", { ref: "refs/heads/main", before: "0".repeat(40), after: commit, checkout_sha: commit });
-      const res = await app.request("/", { method: "POST", headers: gitlabHeaders(), body });
-      expect(res.status).toBe(202);
-      const { deploy } = (await res.json()) as { deploy: string };
-      await deployer.idle();
-      return history.get(deploy)!;
-    },
-    async status() {
-      return ((await (await app.request("/status")).json()) as { targets: Array<{ deployedCommit?: string; lastDeploy: Record<string, unknown> }> }).targets[0]!;
-    },
-  };
-}
-
-async function expectConsistentStore(repo: string): Promise<void> {
-  const { stdout, stderr } = await runGit(repo, ["fsck", "--no-progress", "--no-dangling"]);
-  expect(new TextDecoder().decode(stdout) + stderr).toBe("");
-  expect(await git(repo, "status", "--porcelain", "--untracked-files=all")).toBe("");
-}
-
 /** Highly compressible (a tiny pack) but large once written out. */
 function bigFile(i: number, kb: number): string {
   return `file ${i}\n` + "a".repeat(kb * 1024);
@@ -110,8 +60,8 @@ describe.skipIf(cannotMount !== undefined)("local faults on real mounts", () => 
   test("the disk fills up half-way through a checkout: DISK_FULL, the old files intact, no temporary file left, and the next push deploys once there is room", async () => {
     const site = await createSite("disk-full");
     const disk = await mountTmpfs("3m");
-    const target = await checkoutIn(site, disk);
-    const h = harness(target);
+    const target = await createTarget(site, {}, disk);
+    const h = faultHarness(target, { initialDelayMs: 10, maxDelayMs: 10 });
 
     // index.html changes, css/site.css goes, and 8 MB of new files cannot fit in what is left of 3 MB.
     const files: Record<string, string | null> = { "index.html": "<h1>too big</h1>\n", "css/site.css": null };
@@ -141,8 +91,8 @@ describe.skipIf(cannotMount !== undefined)("local faults on real mounts", () => 
   test("a deploy dir on a read-only mount: READ_ONLY, not retried, nothing changed, and the next push deploys once it is writable", async () => {
     const site = await createSite("read-only");
     const disk = await mountTmpfs("64m");
-    const target = await checkoutIn(site, disk);
-    const h = harness(target);
+    const target = await createTarget(site, {}, disk);
+    const h = faultHarness(target, { initialDelayMs: 10, maxDelayMs: 10 });
     await remount(disk, "ro");
 
     const record = await h.deliver(site.next);
@@ -164,8 +114,8 @@ describe.skipIf(cannotMount !== undefined)("local faults on real mounts", () => 
 test("DIR deleted under the running deployer: the deploy fails with a clear error and DIR is not silently recreated", async () => {
   const site = await createSite("dir-missing");
   const parent = await makeTempDir("dir-missing-parent");
-  const target = await checkoutIn(site, parent);
-  const h = harness(target);
+  const target = await createTarget(site, {}, parent);
+  const h = faultHarness(target, { initialDelayMs: 10, maxDelayMs: 10 });
   // The deployer notes the checkout at start; give that look a moment.
   await h.status();
   await Bun.sleep(50);

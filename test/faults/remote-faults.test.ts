@@ -18,9 +18,10 @@ import { createMemoryHistory } from "../../src/state/history.ts";
 import { closedPort } from "../cli/support.ts";
 import { startDaemon } from "../helpers/daemon.ts";
 import { corruptPack, cutMidPack, stallMidPack, type ResponseHook } from "../helpers/git-faults.ts";
-import { commitFiles, expectTreeEquals, git, push, removeTempDirs, runGit } from "../helpers/git-fixture.ts";
+import { commitFiles, expectTreeEquals, push, removeTempDirs } from "../helpers/git-fixture.ts";
 import { startGitServer, type GitServer } from "../helpers/git-server.ts";
 import { createSite, createTarget, gitlabHeaders, gitlabPayload, SECRET, type Site } from "../http/harness.ts";
+import { expectConsistentStore, faultHarness } from "./support.ts";
 
 setDefaultTimeout(90_000);
 afterAll(removeTempDirs);
@@ -53,32 +54,6 @@ async function pushNewCommit(site: Site): Promise<string> {
   const filler = Array.from({ length: 2000 }, (_, i) => `line ${i} of commit ${n} ${Math.random()}`).join("\n");
   await commitFiles(site.work, { "index.html": `<h1>commit ${n}</h1>\n`, [`data/${n}.txt`]: filler }, `commit ${n}`);
   return push(site.work);
-}
-
-function harness(target: LoadedTarget) {
-  const lines: string[] = [];
-  const log = createLogger((line) => lines.push(line));
-  const history = createMemoryHistory();
-  const deployer = createDeployer({ targets: [target], history, log, retry: RETRY });
-  const app = createApp({ target, deployer, log });
-  const deliver = async (commit: string) => {
-    const body = await gitlabPayload("gitlab-push.json", { ref: "refs/heads/main", before: "0".repeat(40), after: commit, checkout_sha: commit });
-    const res = await app.request("/", { method: "POST", headers: gitlabHeaders(), body });
-    expect(res.status).toBe(202);
-    const { deploy } = (await res.json()) as { deploy: string };
-    await deployer.idle();
-    return history.get(deploy)!;
-  };
-  const status = async () => ((await (await app.request("/status")).json()) as { targets: Array<{ deployedCommit: string; lastDeploy: Record<string, unknown> }> }).targets[0]!;
-  const logLines = () => lines.map((l) => JSON.parse(l) as Record<string, unknown>);
-  return { deliver, status, logLines, history };
-}
-
-/** Native git finds nothing wrong: every ref names an object the store has, every object is whole. */
-async function expectConsistentStore(repo: string): Promise<void> {
-  const { stdout, stderr } = await runGit(repo, ["fsck", "--no-progress", "--no-dangling"]);
-  expect(new TextDecoder().decode(stdout) + stderr).toBe("");
-  expect(await git(repo, "status", "--porcelain", "--untracked-files=all")).toBe("");
 }
 
 interface Case {
@@ -142,7 +117,7 @@ describe("remote faults, in process", () => {
   test.each(cases)("$name: the deploy fails with $code, the old tree stays, and the next push deploys", async (c) => {
     const { site, state } = await faultySite("remote-fault");
     const target = await createTarget(site, { fetchTimeoutSeconds: c.timeout ?? 30 });
-    const h = harness(target);
+    const h = faultHarness(target, RETRY);
     const broken = await pushNewCommit(site);
     let release!: () => void;
     state.fault = c.fault(new Promise<void>((r) => (release = r)));
@@ -170,7 +145,7 @@ describe("remote faults, in process", () => {
     const { site } = await faultySite("remote-refused");
     const port = await closedPort();
     const target = await createTarget(site, { remote: `http://127.0.0.1:${port}/site.git` });
-    const h = harness(target);
+    const h = faultHarness(target, RETRY);
     const broken = await pushNewCommit(site);
 
     const record = await h.deliver(broken);
@@ -193,7 +168,7 @@ describe("remote faults, in process", () => {
   test("a local failure (local changes) and a vanished commit are not retried", async () => {
     const { site, state } = await faultySite("remote-no-retry");
     const target = await createTarget(site);
-    const h = harness(target);
+    const h = faultHarness(target, RETRY);
     state.fault = {}; // count advertisements only
     const missing = "0123456789abcdef0123456789abcdef01234567";
     expect(await h.deliver(missing)).toMatchObject({ state: "failed", code: "COMMIT_NOT_FOUND", attempts: undefined });

@@ -104,6 +104,23 @@ describe("oversized bodies and a flood, against a spawned daemon", () => {
     return status.targets[0]?.lastDeploy;
   }
 
+  // Takes the daemon's real 30 s body deadline: long runs only.
+  test.skipIf(!process.env.HOOKSD_LONG)("a client trickling its body to the daemon is answered 408 at the 30 s deadline, before Bun's idle timeout drops it silently", async () => {
+    const conn = await openRaw(daemon.url);
+    await conn.write(requestHead("/", "127.0.0.1", { ...gitlabHeaders(), "Content-Length": "1000" }));
+    const started = performance.now();
+    let sent = 0;
+    while (sent < 1000 && !conn.isClosed() && !conn.received()) {
+      await conn.write("x");
+      sent++;
+      await Bun.sleep(1000);
+    }
+    expect(await conn.status()).toBe(408);
+    console.log(`trickling client to the daemon: 408 after ${Math.round(performance.now() - started)} ms and ${sent} body bytes`);
+    conn.socket.destroy();
+    expect(await lastDeploy()).toBeUndefined();
+  });
+
   test("a body announced as 30 MB is answered 413 before it is sent", async () => {
     const conn = await openRaw(daemon.url);
     await conn.write(requestHead("/", "127.0.0.1", { ...gitlabHeaders(), "Content-Length": String(30 * MB) }));

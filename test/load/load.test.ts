@@ -15,7 +15,8 @@ import { createSite, createTarget, gitlabHeaders, gitlabPayload, SECRET } from "
 setDefaultTimeout(180_000);
 afterAll(removeTempDirs);
 
-const DELIVERIES = Number(process.env.HOOKSD_LOAD_DELIVERIES ?? 1000);
+/** HOOKSD_LONG=1 sends ten times as many. */
+const DELIVERIES = process.env.HOOKSD_LONG ? 10_000 : 1000;
 const CONCURRENCY = 20;
 const COMMITS = 20;
 
