@@ -2,7 +2,10 @@
 import pkg from "../package.json" with { type: "json" };
 import { check } from "./cli/check.ts";
 import { deploy } from "./cli/deploy.ts";
+import { history } from "./cli/history.ts";
+import { installUnit } from "./cli/install-unit.ts";
 import { serve } from "./cli/serve.ts";
+import { status } from "./cli/status.ts";
 import { ConfigError } from "./config/config-error.ts";
 
 const USAGE = `hooksd ${pkg.version}: deploys a site when its forge sends a push webhook
@@ -11,7 +14,13 @@ Usage:
   hooksd serve  --repo DIR [options]   receive webhooks and deploy in the background
   hooksd serve  --config FILE          the same for every target in a config file (SIGHUP reloads it)
   hooksd deploy --repo DIR [options]   deploy the branch's current tip now, once
+  hooksd history [--target T] [--limit N] [--json] [--state-dir DIR]
+                                       the recorded deploys, newest first
+  hooksd status [--repo DIR [--name N]] [--json] [--state-dir DIR]
+                                       each target's deployed commit and last deploy
   hooksd check  --config FILE          validate a config file: exit 0, or 2 listing its problems
+  hooksd install-unit [serve options] [--dest DIR] [--bin PATH]
+                                       write the systemd unit (default /etc/systemd/system/hooksd.service)
   hooksd --help | --version
 
 Target options (serve and deploy):
@@ -27,13 +36,31 @@ Target options (serve and deploy):
 Serve options:
   --config FILE            targets, secrets and settings from a TOML (or .json) file; no other flag with it
   --listen HOST:PORT       where to listen (default 127.0.0.1:8000)
-  --secret-file FILE       the webhook secret (or env HOOKSD_SECRET); required
+  --secret-file FILE       the webhook secret (or env HOOKSD_SECRET, or the systemd credential
+                           webhook-secret); required
   --allow-unauthenticated  accept deliveries without a secret (not recommended)
+  --tls-cert FILE          serve HTTPS with this certificate (PEM, chain included) ...
+  --tls-key FILE           ... and its key; both files are read again on SIGHUP
+  --admin-token-file FILE  opens /status, /deploys/ID, /metrics to non-loopback clients
+                           sending 'Authorization: Bearer TOKEN' (or credential admin-token)
+  --shutdown-timeout SECONDS  on SIGTERM, wait this long for a running deploy (default 90)
+
+install-unit options (serve options go into ExecStart=; --secret-file and
+--credentials-file become LoadCredential= lines, default /etc/hooksd/webhook-secret):
+  --dest DIR               where to write hooksd.service (default /etc/systemd/system)
+  --bin PATH               the installed executable (default /usr/local/bin/hooksd)
 
 Exit status: 0 success, 1 a failed deploy, 2 a usage or configuration error.
 `;
 
-const commands: Record<string, (argv: string[]) => Promise<number>> = { serve, deploy, check };
+const commands: Record<string, (argv: string[]) => Promise<number>> = {
+  serve,
+  deploy,
+  check,
+  history,
+  status,
+  "install-unit": installUnit,
+};
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;

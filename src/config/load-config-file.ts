@@ -9,14 +9,28 @@ import { RefPattern } from "./ref-pattern.ts";
 import { ConfigFileSchema, describeIssues, type ConfigFile, type Listen } from "./schema.ts";
 import { defaultStateDir } from "./state-dir.ts";
 
+export interface TlsFiles {
+  certFile: string;
+  keyFile: string;
+  /** How the user named the pair, for messages: "--tls-cert/--tls-key" or "tls_cert/tls_key". */
+  names: string;
+}
+
 /** What `serve` runs with; a reload replaces all of it at once. */
 export interface ServeConfig {
   listen: Listen;
   stateDir: string;
   targets: LoadedTarget[];
+  /** Serve HTTPS with these files (read again on SIGHUP). */
+  tls?: TlsFiles | undefined;
+  /** Opens the admin endpoints to non-loopback clients; else the admin-token credential, else loopback only. */
+  adminTokenFile?: string | undefined;
+  /** On SIGTERM, how long a running deploy may take to finish. */
+  shutdownTimeoutSeconds: number;
 }
 
 export const DEFAULT_LISTEN: Listen = { host: "127.0.0.1", port: 8000 };
+export const DEFAULT_SHUTDOWN_SECONDS = 90;
 
 /**
  * Reads, validates and resolves a config file: TOML, or JSON for a `.json`
@@ -25,13 +39,11 @@ export const DEFAULT_LISTEN: Listen = { host: "127.0.0.1", port: 8000 };
  * go into Secret objects, never into anything that is printed.
  */
 export async function loadConfigFile(path: string): Promise<ServeConfig> {
-  const raw = await parseFile(path);
-  const parsed = v.safeParse(ConfigFileSchema, raw);
-  if (!parsed.success) throw new ConfigError(describeIssues(parsed.issues));
-  const file = parsed.output;
+  const file = await readConfigFile(path);
 
   const stateDir = file.state_dir ?? defaultStateDir();
   const problems = await checkTargets(file, stateDir);
+  if ((file.tls_cert === undefined) !== (file.tls_key === undefined)) problems.push(`${file.tls_cert ? "tls_key" : "tls_cert"}: is required with ${file.tls_cert ? "tls_cert" : "tls_key"}`);
   if (problems.length) throw new ConfigError(problems);
 
   const targets: LoadedTarget[] = [];
@@ -54,7 +66,21 @@ export async function loadConfigFile(path: string): Promise<ServeConfig> {
     });
   }
   if (problems.length) throw new ConfigError(problems);
-  return { listen: file.listen ?? DEFAULT_LISTEN, stateDir, targets };
+  return {
+    listen: file.listen ?? DEFAULT_LISTEN,
+    stateDir,
+    targets,
+    tls: file.tls_cert && file.tls_key ? { certFile: file.tls_cert, keyFile: file.tls_key, names: "tls_cert/tls_key" } : undefined,
+    adminTokenFile: file.admin_token_file,
+    shutdownTimeoutSeconds: file.shutdown_timeout,
+  };
+}
+
+/** The file parsed and checked against the schema, without reading any secret file (install-unit needs its paths only). */
+export async function readConfigFile(path: string): Promise<ConfigFile> {
+  const parsed = v.safeParse(ConfigFileSchema, await parseFile(path));
+  if (!parsed.success) throw new ConfigError(describeIssues(parsed.issues));
+  return parsed.output;
 }
 
 async function parseFile(path: string): Promise<unknown> {

@@ -99,6 +99,12 @@ export const ConfigFileSchema = v.strictObject({
   ),
   state_dir: v.optional(AbsolutePath),
   allow_unauthenticated: v.optional(v.boolean(), false),
+  /** Serve HTTPS: PEM certificate (chain included) and key, read again on SIGHUP. */
+  tls_cert: v.optional(AbsolutePath),
+  tls_key: v.optional(AbsolutePath),
+  admin_token_file: v.optional(AbsolutePath),
+  /** Seconds a running deploy may take to finish after SIGTERM. */
+  shutdown_timeout: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0)), 90),
   targets: v.pipe(v.array(TargetFileSchema), v.minLength(1, "needs at least one target")),
 });
 export type ConfigFile = v.InferOutput<typeof ConfigFileSchema>;

@@ -4,11 +4,14 @@ import { classifyFailure } from "./failure.ts";
 import { runDeploy, type DeployOutcome, type DeployRequest } from "./pipeline.ts";
 import { backoffDelay, DEFAULT_RETRY, interruptibleDelay, type RetryPolicy } from "./retry.ts";
 import { GitError } from "../git/git-error.ts";
-import { isCheckout, openRepository, readHeadCommit } from "../git/repository.ts";
+import { isCheckout } from "../git/repository.ts";
 import type { LoadedTarget } from "../config/loaded-target.ts";
 import type { Logger } from "../log.ts";
 import type { ProviderName } from "../providers/push-event.ts";
 import type { DeployRecord, History } from "../state/history.ts";
+import { readTargetStatus, type TargetStatus } from "../state/target-status.ts";
+
+export type { TargetStatus };
 
 export interface Submission extends DeployRequest {
   provider?: ProviderName | undefined;
@@ -22,20 +25,26 @@ interface QueuedDeploy {
   supersededCommits: string[];
 }
 
-export interface TargetStatus {
-  name: string;
-  repo: string;
-  refs: string;
-  deployedCommit: string | undefined;
-  lastDeploy: Pick<DeployRecord, "id" | "state" | "ref" | "commit" | "error" | "code" | "attempts" | "reason" | "finishedAt"> | undefined;
-}
-
 export interface Deployer {
   /** Records and queues a deploy; returns at once, before any git work. */
   submit(target: string, submission: Submission): DeployRecord;
   status(): Promise<TargetStatus[]>;
   /** Resolves when no deploy runs or waits (tests, shutdown). */
   idle(): Promise<void>;
+  /** False once shutdown() began: new deliveries are refused. */
+  readonly accepting: boolean;
+  /**
+   * Start-up only: runs what a previous process owed. Queued records run;
+   * records left `running` (the process died mid-deploy) are marked failed and
+   * redone. Returns the records that will run.
+   */
+  recover(): DeployRecord[];
+  /**
+   * Stops starting deploys, waits up to `graceMs` for the running ones, and
+   * leaves waiting ones `queued` in the history for the next start. True when
+   * nothing was still running at the end.
+   */
+  shutdown(graceMs: number): Promise<boolean>;
 }
 
 /**
@@ -48,14 +57,16 @@ export function createDeployer(options: {
   targets: readonly LoadedTarget[] | (() => readonly LoadedTarget[]);
   history: History;
   log: Logger;
+  /** Called after each deploy ends, whatever its outcome (the systemd status line follows it). */
+  onSettled?: (record: DeployRecord) => void;
   /** How failures of the remote are retried; tests shorten the delays. */
   retry?: Partial<RetryPolicy> | undefined;
 }): Deployer {
-  const { history, log } = options;
+  const { history, log, onSettled } = options;
   const currentTargets = typeof options.targets === "function" ? options.targets : () => options.targets as readonly LoadedTarget[];
   const retry: RetryPolicy = { ...DEFAULT_RETRY, ...options.retry };
-  /** Per checkout, the deploy waiting to retry and how to wake it when a newer push arrives. */
-  const backoffs = new Map<string, { item: QueuedDeploy; interrupt(): void }>();
+  /** Per checkout, the deploy waiting to retry and how to end the wait early. */
+  const backoffs = new Map<string, { item: QueuedDeploy; interrupt(why: "newer push" | "shutdown"): void }>();
   /**
    * Checkouts seen to exist. One that disappears later is not silently
    * recreated by a "first deploy": DIR may be a mount point whose file system
@@ -64,14 +75,15 @@ export function createDeployer(options: {
   const checkouts = new Set<string>();
   for (const t of currentTargets()) void isCheckout(t.repo).then((yes) => yes && checkouts.add(t.repo));
 
-  async function deployOnce(target: LoadedTarget, request: DeployRequest): Promise<DeployOutcome> {
+  async function deployOnce(target: LoadedTarget, request: DeployRequest, pin: (commit: string) => void): Promise<DeployOutcome> {
     if (await isCheckout(target.repo)) checkouts.add(target.repo);
     else if (checkouts.has(target.repo)) {
       throw new GitError("NOT_A_CHECKOUT", `${target.repo} was a checkout and is gone (deleted, or its file system unmounted?); hooksd does not recreate it: restore it, or restart hooksd to deploy into an empty directory`);
     }
-    return runDeploy(target, request);
+    return runDeploy(target, request, undefined, pin);
   }
   const queues = new Map<string, CoalescingQueue<QueuedDeploy>>();
+  let accepting = true;
 
   function queueFor(repo: string) {
     let queue = queues.get(repo);
@@ -90,6 +102,7 @@ export function createDeployer(options: {
           log.info("deploy superseded", { deploy: record.id, target: target.name, reason });
         },
       );
+      if (!accepting) queue.close();
       queues.set(repo, queue);
     }
     return queue;
@@ -98,123 +111,160 @@ export function createDeployer(options: {
   async function execute(target: LoadedTarget, record: DeployRecord, supersededCommits: string[]): Promise<void> {
     history.update(record.id, { state: "running", startedAt: new Date().toISOString() });
     log.info("deploy started", { deploy: record.id, target: target.name, ref: record.ref, commit: record.commit });
-    for (let attempt = 1; ; attempt++) {
-      let outcome: DeployOutcome;
-      try {
-        outcome = await deployOnce(target, { ref: record.ref, commit: record.commit, supersededCommits });
-      } catch (err) {
-        const error = err instanceof Error ? err.message : String(err);
-        const { code, retryable } = classifyFailure(err);
-        if (!retryable || attempt >= retry.attempts) {
-          history.update(record.id, { state: "failed", error, code, attempts: tries(attempt), finishedAt: new Date().toISOString() });
-          log.error("deploy failed", { deploy: record.id, target: target.name, code, attempts: attempt, error });
+    try {
+      // The commit is recorded before the work tree changes, so a redo after a crash converges on that same commit.
+      const pin = (commit: string) => void history.update(record.id, { commit });
+      for (let attempt = 1; ; attempt++) {
+        let outcome: DeployOutcome;
+        try {
+          outcome = await deployOnce(target, { ref: record.ref, commit: record.commit, supersededCommits }, pin);
+        } catch (err) {
+          const error = err instanceof Error ? err.message : String(err);
+          const { code, retryable } = classifyFailure(err);
+          if (!retryable || attempt >= retry.attempts) {
+            history.update(record.id, { state: "failed", error, code, attempts: tries(attempt), finishedAt: new Date().toISOString() });
+            log.error("deploy failed", { deploy: record.id, target: target.name, code, attempts: attempt, error });
+            return;
+          }
+          const delayMs = backoffDelay(retry, attempt);
+          history.update(record.id, { error, code, attempts: attempt });
+          log.warn("deploy attempt failed; retrying", { deploy: record.id, target: target.name, code, attempt, delayMs, error });
+          const delay = interruptibleDelay<"newer push" | "shutdown">(delayMs);
+          backoffs.set(target.repo, { item: { target, record, supersededCommits }, interrupt: delay.interrupt });
+          const waited = await delay.wait;
+          backoffs.delete(target.repo);
+          if (waited === "newer push") {
+            // The newer push deploys instead, carrying this commit along (see
+            // submit): retrying an older push first would only delay it.
+            const reason = `a later delivery arrived while this deploy waited to retry after ${code}`;
+            history.update(record.id, { state: "superseded", reason, finishedAt: new Date().toISOString() });
+            log.info("deploy superseded", { deploy: record.id, target: target.name, reason });
+            return;
+          }
+          if (waited === "shutdown") {
+            // Owed, not failed: the next start resumes it like any queued deploy.
+            history.update(record.id, { state: "queued", startedAt: undefined });
+            log.info("deploy retry left queued: stopping", { deploy: record.id, target: target.name });
+            return;
+          }
+          continue;
+        }
+        if (outcome.superseded) {
+          history.update(record.id, { state: "superseded", reason: outcome.superseded, previous: outcome.previous, timings: outcome.timings, attempts: tries(attempt), finishedAt: new Date().toISOString() });
+          log.info("deploy superseded", { deploy: record.id, target: target.name, commit: record.commit, deployed: outcome.previous, reason: outcome.superseded });
           return;
         }
-        const delayMs = backoffDelay(retry, attempt);
-        history.update(record.id, { error, code, attempts: attempt });
-        log.warn("deploy attempt failed; retrying", { deploy: record.id, target: target.name, code, attempt, delayMs, error });
-        // A push that arrives during the wait deploys instead (it carries this
-        // commit along, see submit): retrying an older push first only delays it.
-        const delay = interruptibleDelay(delayMs);
-        backoffs.set(target.repo, { item: { target, record, supersededCommits }, interrupt: delay.interrupt });
-        const waited = await delay.wait;
-        backoffs.delete(target.repo);
-        if (waited === "interrupted") {
-          const reason = `a later delivery arrived while this deploy waited to retry after ${code}`;
-          history.update(record.id, { state: "superseded", reason, finishedAt: new Date().toISOString() });
-          log.info("deploy superseded", { deploy: record.id, target: target.name, reason });
-          return;
-        }
-        continue;
-      }
-      if (outcome.superseded) {
-        history.update(record.id, { state: "superseded", reason: outcome.superseded, previous: outcome.previous, timings: outcome.timings, attempts: tries(attempt), finishedAt: new Date().toISOString() });
-        log.info("deploy superseded", { deploy: record.id, target: target.name, commit: record.commit, deployed: outcome.previous, reason: outcome.superseded });
+        history.update(record.id, {
+          state: "succeeded",
+          commit: outcome.commit,
+          previous: outcome.previous,
+          timings: outcome.timings,
+          // An attempt that failed before this one succeeded is history, not the outcome.
+          error: undefined,
+          code: undefined,
+          attempts: tries(attempt),
+          finishedAt: new Date().toISOString(),
+        });
+        log.info("deploy succeeded", {
+          deploy: record.id,
+          target: target.name,
+          previous: outcome.previous,
+          commit: outcome.commit,
+          attempts: tries(attempt),
+          changedPaths: outcome.changedPaths,
+          bytesReceived: outcome.bytesReceived,
+          timings: outcome.timings,
+        });
         return;
       }
-      history.update(record.id, {
-        state: "succeeded",
-        commit: outcome.commit,
-        previous: outcome.previous,
-        timings: outcome.timings,
-        // An attempt that failed before this one succeeded is history, not the outcome.
-        error: undefined,
-        code: undefined,
-        attempts: tries(attempt),
-        finishedAt: new Date().toISOString(),
-      });
-      log.info("deploy succeeded", {
-        deploy: record.id,
-        target: target.name,
-        previous: outcome.previous,
-        commit: outcome.commit,
-        attempts: tries(attempt),
-        changedPaths: outcome.changedPaths,
-        bytesReceived: outcome.bytesReceived,
-        timings: outcome.timings,
-      });
-      return;
+    } finally {
+      onSettled?.(history.get(record.id)!);
     }
   }
 
-  return {
-    submit(targetName, submission) {
-      const target = currentTargets().find((t) => t.name === targetName);
-      if (!target) throw new Error(`unknown target ${targetName}`);
-      const record: DeployRecord = {
-        id: newDeployId(),
-        target: targetName,
-        provider: submission.provider,
-        deliveryId: submission.deliveryId,
-        ref: submission.ref,
-        commit: submission.commit,
-        previous: undefined,
-        state: "queued",
-        error: undefined,
-        queuedAt: new Date().toISOString(),
-        startedAt: undefined,
-        finishedAt: undefined,
-        timings: {},
-      };
-      history.add(record);
-      const item: QueuedDeploy = { target, record, supersededCommits: [] };
-      const retrying = backoffs.get(target.repo);
-      if (retrying) {
-        const { record: old, supersededCommits: carried } = retrying.item;
-        if (old.commit && old.ref === record.ref) item.supersededCommits.push(old.commit, ...carried);
-        retrying.interrupt();
-      }
-      queueFor(target.repo).push(item);
-      return record;
-    },
+  function submit(targetName: string, submission: Submission): DeployRecord {
+    const target = currentTargets().find((t) => t.name === targetName);
+    if (!target) throw new Error(`unknown target ${targetName}`);
+    const record: DeployRecord = {
+      id: newDeployId(),
+      target: targetName,
+      provider: submission.provider,
+      deliveryId: submission.deliveryId,
+      ref: submission.ref,
+      commit: submission.commit,
+      previous: undefined,
+      state: "queued",
+      error: undefined,
+      queuedAt: new Date().toISOString(),
+      startedAt: undefined,
+      finishedAt: undefined,
+      timings: {},
+    };
+    history.add(record);
+    const item: QueuedDeploy = { target, record, supersededCommits: [] };
+    const retrying = backoffs.get(target.repo);
+    if (retrying) {
+      const { record: old, supersededCommits: carried } = retrying.item;
+      if (old.commit && old.ref === record.ref) item.supersededCommits.push(old.commit, ...carried);
+      retrying.interrupt("newer push");
+    }
+    queueFor(target.repo).push(item);
+    return record;
+  }
 
-    async status() {
-      return Promise.all(
-        currentTargets().map(async (t) => {
-          const last = history.latest(t.name);
-          return {
-            name: t.name,
-            repo: t.repo,
-            refs: t.refs,
-            deployedCommit: await deployedCommit(t.repo),
-            lastDeploy: last && {
-              id: last.id,
-              state: last.state,
-              ref: last.ref,
-              commit: last.commit,
-              error: last.error,
-              code: last.code,
-              attempts: last.attempts,
-              reason: last.reason,
-              finishedAt: last.finishedAt,
-            },
-          };
-        }),
-      );
-    },
+  function recover(): DeployRecord[] {
+    const owed: DeployRecord[] = [];
+    for (const record of history.unfinished()) {
+      const target = currentTargets().find((t) => t.name === record.target);
+      // Another process (a `hooksd deploy`, a daemon with other targets) may own it.
+      if (!target) continue;
+      if (record.state === "queued") {
+        log.info("deploy resumed", { deploy: record.id, target: record.target, ref: record.ref, commit: record.commit });
+        queueFor(target.repo).push({ target, record, supersededCommits: [] });
+        owed.push(record);
+        continue;
+      }
+      // Left `running`: the process died mid-deploy and the checkout may be
+      // half-written. The in-place update moves HEAD last and counts files
+      // already equal to their target as clean, so only the SAME commit is
+      // safe to apply now; it is pushed before any queued record (oldest
+      // first) and, once running, is never superseded.
+      const redo = submit(record.target, { ref: record.ref, commit: record.commit, provider: record.provider, deliveryId: record.deliveryId });
+      history.update(record.id, {
+        state: "failed",
+        error: `interrupted: hooksd stopped while this deploy was running (crash, kill or shutdown timeout); redone as deploy ${redo.id}`,
+        finishedAt: new Date().toISOString(),
+      });
+      log.warn("deploy interrupted, redoing it", { deploy: record.id, redo: redo.id, target: record.target, commit: record.commit });
+      owed.push(redo);
+    }
+    return owed;
+  }
+
+  return {
+    submit,
+    recover,
+
+    status: () => Promise.all(currentTargets().map((t) => readTargetStatus(t, history))),
 
     async idle() {
       await Promise.all([...queues.values()].map((q) => q.idle()));
+    },
+
+    get accepting() {
+      return accepting;
+    },
+
+    async shutdown(graceMs) {
+      accepting = false;
+      for (const queue of queues.values()) queue.close();
+      for (const { interrupt } of backoffs.values()) interrupt("shutdown");
+      const running = Promise.all([...queues.values()].map((q) => q.idle())).then(() => true);
+      let timer: Timer | undefined;
+      const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(resolve, graceMs, false)));
+      const finished = await Promise.race([running, timeout]);
+      clearTimeout(timer);
+      return finished;
     },
   };
 }
@@ -222,9 +272,4 @@ export function createDeployer(options: {
 /** Attempts are recorded only when there was more than one, so a plain deploy's record stays as it was. */
 function tries(attempt: number): number | undefined {
   return attempt > 1 ? attempt : undefined;
-}
-
-async function deployedCommit(dir: string): Promise<string | undefined> {
-  if (!(await isCheckout(dir))) return undefined;
-  return readHeadCommit(await openRepository(dir));
 }

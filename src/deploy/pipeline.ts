@@ -28,7 +28,12 @@ export interface DeployOutcome {
  * ref, and move the work tree to the pushed commit. Runs only from the
  * target's queue, so it never races another deploy of the same target.
  */
-export async function runDeploy(target: LoadedTarget, request: DeployRequest, onPhase?: (phase: Phase) => void): Promise<DeployOutcome> {
+export async function runDeploy(
+  target: LoadedTarget,
+  request: DeployRequest,
+  onPhase?: (phase: Phase) => void,
+  onFetched?: (commit: string) => void,
+): Promise<DeployOutcome> {
   const timings: DeployOutcome["timings"] = {};
   const timed = async <T>(phase: Phase, work: () => Promise<T>): Promise<T> => {
     onPhase?.(phase);
@@ -76,6 +81,7 @@ export async function runDeploy(target: LoadedTarget, request: DeployRequest, on
     };
   }
 
+  onFetched?.(commit);
   const { changed } = await timed("checkout", () =>
     updateInPlace(repo, { from: previous, to: commit, ref: request.ref, force: target.force }),
   );

@@ -18,16 +18,16 @@ export function backoffDelay(policy: RetryPolicy, attempt: number): number {
 }
 
 /**
- * A wait that a newer push can cut short: `wait` resolves "elapsed" after
- * the delay, or "interrupted" as soon as `interrupt` is called.
+ * A wait that can be cut short (by a newer push, or a shutdown): `wait`
+ * resolves "elapsed" after the delay, or with the reason given to `interrupt`.
  */
-export function interruptibleDelay(ms: number): { wait: Promise<"elapsed" | "interrupted">; interrupt(): void } {
-  let interrupt!: () => void;
-  const wait = new Promise<"elapsed" | "interrupted">((resolve) => {
+export function interruptibleDelay<Why extends string>(ms: number): { wait: Promise<"elapsed" | Why>; interrupt(why: Why): void } {
+  let interrupt!: (why: Why) => void;
+  const wait = new Promise<"elapsed" | Why>((resolve) => {
     const timer = setTimeout(() => resolve("elapsed"), ms);
-    interrupt = () => {
+    interrupt = (why) => {
       clearTimeout(timer);
-      resolve("interrupted");
+      resolve(why);
     };
   });
   return { wait, interrupt };

@@ -7,6 +7,7 @@ import { ancestors, nonDirectoryAncestorFinder } from "./local-changes.ts";
 import type { Repository } from "./repository.ts";
 import type { Change } from "./tree-diff.ts";
 import { forEachLimit } from "../util/for-each-limit.ts";
+import { removeStaleTemps, tempName } from "./stale-temps.ts";
 
 const SYMLINK = 0o120000;
 const GITLINK = 0o160000;
@@ -29,6 +30,7 @@ export async function applyChanges(repo: Repository, dir: string, changes: Chang
   await pruneEmptyDirs(dir, removals);
 
   const writes = changes.filter((c) => c.after);
+  await removeStaleTemps(dir, writes.map((c) => c.path));
   const entries: IndexEntry[] = [];
   await forEachLimit(writes, 16, async ({ path, after }) => {
     const full = join(dir, path);
@@ -47,7 +49,7 @@ async function writeEntry(repo: Repository, full: string, mode: number, oid: str
     return;
   }
   const { blob } = await git.readBlob({ fs, gitdir: repo.gitdir, oid, cache: repo.cache });
-  const temp = join(dirname(full), `.hooksd-tmp-${process.pid}-${Math.random().toString(36).slice(2)}`);
+  const temp = tempName(full);
   try {
     if (mode === SYMLINK) {
       await symlink(Buffer.from(blob).toString(), temp);

@@ -27,6 +27,11 @@ export function createWebhookHandler(options: { config: ConfigRef; deployer: Dep
     fields.target = target.name;
     const provider = detectProvider(delivery.headers);
     fields.provider = provider.name;
+    // A stopping daemon takes no new work; forges retry a 503 later (then on the restarted daemon).
+    if (!deployer.accepting) {
+      c.header("Retry-After", "30");
+      throw new HttpError(503, "SHUTTING_DOWN", "hooksd is shutting down; deliver again shortly");
+    }
     // No keys only when the config allows unauthenticated deliveries (checked at load).
     if (target.secrets.length > 0 || target.signingTokens.length > 0) provider.verify(delivery, target);
 

@@ -206,6 +206,22 @@ describe("remote faults, in process", () => {
     expect(history.get(secondId)).toMatchObject({ state: "succeeded", commit: second });
     await expectTreeEquals(target.repo, site.bare, second);
   });
+  test("a deploy waiting to retry when hooksd stops is left queued for the next start, and the stop does not wait out the backoff", async () => {
+    const { site, state } = await faultySite("remote-shutdown");
+    const target = await createTarget(site);
+    const lines: string[] = [];
+    const history = createMemoryHistory();
+    const deployer = createDeployer({ targets: [target], history, log: createLogger((line) => lines.push(line)), retry: { attempts: 3, initialDelayMs: 600_000, maxDelayMs: 600_000 } });
+    const commit = await pushNewCommit(site);
+    state.fault = { onRequest: () => new Response("down\n", { status: 502 }) };
+    const record = deployer.submit("site", { ref: "refs/heads/main", commit });
+    while (!lines.some((l) => l.includes("deploy attempt failed; retrying"))) await Bun.sleep(10);
+
+    expect(await deployer.shutdown(30_000)).toBe(true);
+    expect(history.get(record.id)).toMatchObject({ state: "queued", code: "REMOTE_ERROR", attempts: 1 });
+    expect(history.unfinished().map((r) => r.id)).toEqual([record.id]);
+    await expectTreeEquals(target.repo, site.bare, site.base);
+  });
 });
 
 describe("remote faults, spawned daemon", () => {
