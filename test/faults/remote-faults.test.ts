@@ -16,7 +16,7 @@ import { createApp } from "../../src/http/app.ts";
 import { createLogger } from "../../src/log.ts";
 import { createMemoryHistory } from "../../src/state/history.ts";
 import { closedPort } from "../cli/support.ts";
-import { startDaemon } from "../helpers/daemon.ts";
+import { FROM_SOURCE, startDaemon } from "../daemon/support.ts";
 import { corruptPack, cutMidPack, stallMidPack, type ResponseHook } from "../helpers/git-faults.ts";
 import { commitFiles, expectTreeEquals, push, removeTempDirs } from "../helpers/git-fixture.ts";
 import { startGitServer, type GitServer } from "../helpers/git-server.ts";
@@ -230,7 +230,7 @@ describe("remote faults, spawned daemon", () => {
     const target = await createTarget(site);
     const secretFile = join(site.tmp, "secret");
     await writeFile(secretFile, SECRET, { mode: 0o600 });
-    const daemon = await startDaemon(["--repo", target.repo, "--remote", site.url, "--secret-file", secretFile, "--state-dir", join(site.tmp, "state")]);
+    const daemon = await startDaemon(FROM_SOURCE, ["--repo", target.repo, "--remote", site.url, "--secret-file", secretFile, "--state-dir", join(site.tmp, "state")]);
     try {
       const post = async (commit: string) => {
         const body = await gitlabPayload("gitlab-push.json", { ref: "refs/heads/main", before: "0".repeat(40), after: commit, checkout_sha: commit });
@@ -245,12 +245,12 @@ describe("remote faults, spawned daemon", () => {
       state.fault = undefined;
 
       expect(failed).toMatchObject({ code: "REMOTE_ERROR", attempts: 4 });
-      const retries = daemon.logs().filter((l) => l.msg === "deploy attempt failed; retrying" && l.deploy === id);
+      const retries = daemon.logs.filter((l) => l.msg === "deploy attempt failed; retrying" && l.deploy === id);
       expect(retries.map((l) => l.delayMs)).toEqual([1000, 2000, 4000]);
       expect(state.advertisements).toBe(4);
       const status = (await (await fetch(new URL("/status", daemon.url))).json()) as { targets: Array<{ deployedCommit: string; lastDeploy: Record<string, unknown> }> };
       expect(status.targets[0]).toMatchObject({ deployedCommit: site.base, lastDeploy: { id, state: "failed", code: "REMOTE_ERROR", attempts: 4 } });
-      expect(daemon.alive()).toBe(true);
+      expect(daemon.proc.exitCode).toBeNull();
       expect((await fetch(new URL("/healthz", daemon.url))).status).toBe(200);
       await expectTreeEquals(target.repo, site.bare, site.base);
       await expectConsistentStore(target.repo);
@@ -260,7 +260,8 @@ describe("remote faults, spawned daemon", () => {
       await daemon.waitForLog((l) => l.msg === "deploy succeeded" && l.deploy === next, 60_000);
       await expectTreeEquals(target.repo, site.bare, fixed);
     } finally {
-      expect(await daemon.stop()).toBe(0);
+      daemon.proc.kill("SIGTERM");
+      expect(await daemon.exited).toBe(0);
     }
   });
 });

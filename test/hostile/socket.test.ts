@@ -12,7 +12,8 @@ import { createDeployer } from "../../src/deploy/deployer.ts";
 import { createApp, MAX_BODY_BYTES } from "../../src/http/app.ts";
 import { silentLogger } from "../../src/log.ts";
 import { createMemoryHistory } from "../../src/state/history.ts";
-import { startDaemon, type Daemon } from "../helpers/daemon.ts";
+import { FROM_SOURCE, startDaemon, type Daemon } from "../daemon/support.ts";
+import { readMemory } from "../helpers/proc-memory.ts";
 import { expectTreeEquals, removeTempDirs } from "../helpers/git-fixture.ts";
 import { openRaw, requestHead } from "../helpers/raw-http.ts";
 import { createSite, createTarget, gitlabHeaders, gitlabPayload, SECRET, type Site } from "../http/harness.ts";
@@ -93,10 +94,11 @@ describe("oversized bodies and a flood, against a spawned daemon", () => {
     target = await createTarget(site);
     const secretFile = join(site.tmp, "socket-secret");
     await writeFile(secretFile, SECRET, { mode: 0o600 });
-    daemon = await startDaemon(["--repo", target.repo, "--remote", site.url, "--secret-file", secretFile, "--state-dir", join(site.tmp, "socket-state")]);
+    daemon = await startDaemon(FROM_SOURCE, ["--repo", target.repo, "--remote", site.url, "--secret-file", secretFile, "--state-dir", join(site.tmp, "socket-state")]);
   });
   afterAll(async () => {
-    expect(await daemon.stop()).toBe(0);
+    daemon.proc.kill("SIGTERM");
+    expect(await daemon.exited).toBe(0);
   });
 
   async function lastDeploy(): Promise<unknown> {
@@ -127,11 +129,11 @@ describe("oversized bodies and a flood, against a spawned daemon", () => {
     expect(await conn.status()).toBe(413);
     conn.socket.destroy();
     expect(await lastDeploy()).toBeUndefined();
-    expect(daemon.alive()).toBe(true);
+    expect(daemon.proc.exitCode).toBeNull();
   });
 
   test("a chunked body streamed past 25 MB is answered 413 without the daemon holding much more than the limit", async () => {
-    const before = await daemon.memory();
+    const before = await readMemory(daemon.proc.pid);
     const conn = await openRaw(daemon.url);
     await conn.write(requestHead("/", "127.0.0.1", { ...gitlabHeaders(), "Transfer-Encoding": "chunked" }));
     const chunk = Buffer.concat([Buffer.from(`${MB.toString(16)}\r\n`), Buffer.alloc(MB, 0x20), Buffer.from("\r\n")]);
@@ -150,7 +152,7 @@ describe("oversized bodies and a flood, against a spawned daemon", () => {
     if (got !== 413) console.log(`no 413 after ${sentMb} MB; received ${JSON.stringify(conn.received())}`);
     expect(got).toBe(413);
     conn.socket.destroy();
-    const after = await daemon.memory();
+    const after = await readMemory(daemon.proc.pid);
     console.log(`chunked oversized body: 413 after ${sentMb} MB sent; daemon RSS ${before.rssKb} kB -> ${after.rssKb} kB, peak (VmHWM) ${before.hwmKb} kB -> ${after.hwmKb} kB`);
     expect(sentMb).toBeGreaterThan(MAX_BODY_BYTES / MB);
     // The limit is held at most once (25 MB) plus the runtime's own buffers.
@@ -162,7 +164,7 @@ describe("oversized bodies and a flood, against a spawned daemon", () => {
     const body = await gitlabPayload("gitlab-push.json", { after: site.next, checkout_sha: site.next });
     // Settle first: the measurements compare steady states.
     for (let i = 0; i < 20; i++) await fetch(daemon.url, { method: "POST", headers: gitlabHeaders({ token: "warm-up" }), body });
-    const before = await daemon.memory();
+    const before = await readMemory(daemon.proc.pid);
     const statuses = new Map<number, number>();
     let next = 0;
     const started = performance.now();
@@ -177,14 +179,14 @@ describe("oversized bodies and a flood, against a spawned daemon", () => {
       }),
     );
     const ms = Math.round(performance.now() - started);
-    const after = await daemon.memory();
+    const after = await readMemory(daemon.proc.pid);
     console.log(
       `flood: 2000 bad-signature requests in ${ms} ms, statuses ${JSON.stringify(Object.fromEntries(statuses))}; ` +
         `daemon RSS ${before.rssKb} kB -> ${after.rssKb} kB (${after.rssKb - before.rssKb >= 0 ? "+" : ""}${after.rssKb - before.rssKb} kB), VmHWM ${before.hwmKb} kB -> ${after.hwmKb} kB`,
     );
     expect(Object.fromEntries(statuses)).toEqual({ 401: 2000 });
     expect(after.rssKb - before.rssKb).toBeLessThan(100 * 1024);
-    expect(daemon.alive()).toBe(true);
+    expect(daemon.proc.exitCode).toBeNull();
     expect(await lastDeploy()).toBeUndefined();
     await expectTreeEquals(target.repo, site.bare, site.base);
   });

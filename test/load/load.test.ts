@@ -8,7 +8,7 @@
 import { afterAll, expect, setDefaultTimeout, test } from "bun:test";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { startDaemon } from "../helpers/daemon.ts";
+import { FROM_SOURCE, startDaemon } from "../daemon/support.ts";
 import { commitFiles, expectTreeEquals, git, push, removeTempDirs } from "../helpers/git-fixture.ts";
 import { createSite, createTarget, gitlabHeaders, gitlabPayload, SECRET } from "../http/harness.ts";
 
@@ -30,7 +30,7 @@ test(`${DELIVERIES} valid deliveries for one target are all answered 2xx, coales
 
   const secretFile = join(site.tmp, "secret");
   await writeFile(secretFile, SECRET, { mode: 0o600 });
-  const daemon = await startDaemon(["--repo", target.repo, "--remote", site.url, "--secret-file", secretFile, "--state-dir", join(site.tmp, "state")]);
+  const daemon = await startDaemon(FROM_SOURCE, ["--repo", target.repo, "--remote", site.url, "--secret-file", secretFile, "--state-dir", join(site.tmp, "state")]);
   try {
     // Delivery i carries the commit a push at that point of the sequence would: later deliveries, newer commits.
     const bodies = await Promise.all(
@@ -59,7 +59,7 @@ test(`${DELIVERIES} valid deliveries for one target are all answered 2xx, coales
       if (status.lastDeploy && !["queued", "running"].includes(status.lastDeploy.state)) break;
     }
     const settledMs = Math.round(performance.now() - started);
-    const count = (msg: string) => daemon.logs().filter((l) => l.msg === msg).length;
+    const count = (msg: string) => daemon.logs.filter((l) => l.msg === msg).length;
     const ran = count("deploy started");
     console.log(
       `load: ${DELIVERIES} deliveries (${COMMITS} distinct commits, ${CONCURRENCY} concurrent) answered in ${sentMs} ms, settled in ${settledMs} ms; ` +
@@ -71,12 +71,13 @@ test(`${DELIVERIES} valid deliveries for one target are all answered 2xx, coales
     expect(status.deployedCommit).toBe(newest);
     expect(count("deploy failed")).toBe(0);
     // Every delivery is accounted for: it ran, or a later one replaced it in the queue.
-    expect(ran + count("deploy superseded") - daemon.logs().filter((l) => l.msg === "deploy superseded" && l.deployed !== undefined).length).toBe(DELIVERIES);
+    expect(ran + count("deploy superseded") - daemon.logs.filter((l) => l.msg === "deploy superseded" && l.deployed !== undefined).length).toBe(DELIVERIES);
     expect(ran).toBeLessThanOrEqual(DELIVERIES / 10);
     expect(await git(target.repo, "rev-parse", "HEAD")).toBe(newest);
     await expectTreeEquals(target.repo, site.bare, newest);
   } finally {
-    expect(await daemon.stop()).toBe(0);
+    daemon.proc.kill("SIGTERM");
+    expect(await daemon.exited).toBe(0);
     await site.server.stop();
   }
 });
