@@ -21,7 +21,8 @@ export async function deploy(argv: string[]): Promise<number> {
   try {
     createKnownTargets(db).save([target]);
     const history = createSqliteHistory(db);
-    const deployer = createDeployer({ targets: [target], history, log: createLogger() });
+    // One try: the person who ran the command sees the failure at once and decides; the daemon is the one that retries.
+    const deployer = createDeployer({ targets: [target], history, log: createLogger(), retry: { attempts: 1 } });
     const record = deployer.submit(target.name, { ref: target.refs, commit: undefined });
     await deployer.idle();
     return history.get(record.id)?.state === "succeeded" ? 0 : 1;

@@ -12,6 +12,7 @@ import { defaultStateDir } from "../config/state-dir.ts";
 import { createDeployer } from "../deploy/deployer.ts";
 import { createApp, MAX_BODY_BYTES } from "../http/app.ts";
 import { checkCertificates, startListener } from "../http/listener.ts";
+import { BODY_TIMEOUT_MS } from "../http/read-body.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { createMetrics } from "../metrics/hooksd-metrics.ts";
 import { openDatabase } from "../state/database.ts";
@@ -62,6 +63,9 @@ export async function serve(argv: string[]): Promise<number> {
     fetch: app.fetch,
     // Slightly above the app's own limit so that the app answers with its JSON 413.
     maxRequestBodySize: MAX_BODY_BYTES + 64 * 1024,
+    // Bun drops a request still unanswered after its idle timeout, silently;
+    // kept above the body deadline so that a trickling client gets the app's 408.
+    idleTimeoutSeconds: BODY_TIMEOUT_MS / 1000 + 5,
     log,
   }).catch((err: NodeJS.ErrnoException) => {
     if (err instanceof ConfigError) throw err;

@@ -1,6 +1,10 @@
 import { createCoalescingQueue, type CoalescingQueue } from "./coalescing-queue.ts";
 import { newDeployId } from "./deploy-id.ts";
-import { runDeploy, type DeployRequest } from "./pipeline.ts";
+import { classifyFailure } from "./failure.ts";
+import { runDeploy, type DeployContext, type DeployOutcome, type DeployRequest } from "./pipeline.ts";
+import { backoffDelay, DEFAULT_RETRY, interruptibleDelay, type RetryPolicy } from "./retry.ts";
+import { GitError } from "../git/git-error.ts";
+import { isCheckout } from "../git/repository.ts";
 import { combinedHookOutput } from "../hooks/hook-output.ts";
 import type { HookRun } from "../hooks/run-hook.ts";
 import type { LoadedTarget } from "../config/loaded-target.ts";
@@ -57,9 +61,29 @@ export function createDeployer(options: {
   log: Logger;
   /** Called after each deploy ends, whatever its outcome (the systemd status line follows it). */
   onSettled?: (record: DeployRecord) => void;
+  /** How failures of the remote are retried; tests shorten the delays. */
+  retry?: Partial<RetryPolicy> | undefined;
 }): Deployer {
   const { history, log, onSettled } = options;
   const currentTargets = typeof options.targets === "function" ? options.targets : () => options.targets as readonly LoadedTarget[];
+  const retry: RetryPolicy = { ...DEFAULT_RETRY, ...options.retry };
+  /** Per checkout, the deploy waiting to retry and how to end the wait early. */
+  const backoffs = new Map<string, { item: QueuedDeploy; interrupt(why: "newer push" | "shutdown"): void }>();
+  /**
+   * Checkouts seen to exist. One that disappears later is not silently
+   * recreated by a "first deploy": DIR may be a mount point whose file system
+   * went away, and the site would then be written onto the wrong disk.
+   */
+  const checkouts = new Set<string>();
+  for (const t of currentTargets()) void isCheckout(t.repo).then((yes) => yes && checkouts.add(t.repo));
+
+  async function deployOnce(target: LoadedTarget, request: DeployRequest, context: DeployContext): Promise<DeployOutcome> {
+    if (await isCheckout(target.repo)) checkouts.add(target.repo);
+    else if (checkouts.has(target.repo)) {
+      throw new GitError("NOT_A_CHECKOUT", `${target.repo} was a checkout and is gone (deleted, or its file system unmounted?); hooksd does not recreate it: restore it, or restart hooksd to deploy into an empty directory`);
+    }
+    return runDeploy(target, request, context);
+  }
   const queues = new Map<string, CoalescingQueue<QueuedDeploy>>();
   let accepting = true;
 
@@ -93,41 +117,84 @@ export function createDeployer(options: {
     try {
       // The commit is recorded before the work tree changes, so a redo after a crash converges on that same commit.
       const pin = (commit: string) => void history.update(record.id, { commit });
-      const request = { ref: record.ref, commit: record.commit, supersededCommits };
-      const outcome = await runDeploy(target, request, { id: record.id, log, hooks, onFetched: pin });
-      if (outcome.superseded) {
-        history.update(record.id, { state: "superseded", reason: outcome.superseded, previous: outcome.previous, timings: outcome.timings, finishedAt: new Date().toISOString() });
-        log.info("deploy superseded", { deploy: record.id, target: target.name, commit: record.commit, deployed: outcome.previous, reason: outcome.superseded });
+      for (let attempt = 1; ; attempt++) {
+        let outcome: DeployOutcome;
+        try {
+          outcome = await deployOnce(target, { ref: record.ref, commit: record.commit, supersededCommits }, { id: record.id, log, hooks, onFetched: pin });
+        } catch (err) {
+          const error = err instanceof Error ? err.message : String(err);
+          const { code, retryable } = classifyFailure(err);
+          if (!retryable || attempt >= retry.attempts) {
+            // Published, then switched back by the health check.
+            const rolledBack = code === "HEALTH_CHECK_FAILED";
+            history.update(record.id, {
+              state: rolledBack ? "rolled-back" : "failed",
+              error,
+              code,
+              attempts: tries(attempt),
+              hooks,
+              hookOutput: combinedHookOutput(hooks),
+              finishedAt: new Date().toISOString(),
+            });
+            log.error(rolledBack ? "deploy rolled back" : "deploy failed", { deploy: record.id, target: target.name, code, attempts: attempt, error });
+            return;
+          }
+          const delayMs = backoffDelay(retry, attempt);
+          history.update(record.id, { error, code, attempts: attempt });
+          log.warn("deploy attempt failed; retrying", { deploy: record.id, target: target.name, code, attempt, delayMs, error });
+          const delay = interruptibleDelay<"newer push" | "shutdown">(delayMs);
+          backoffs.set(target.repo, { item: { target, record, supersededCommits }, interrupt: delay.interrupt });
+          const waited = await delay.wait;
+          backoffs.delete(target.repo);
+          if (waited === "newer push") {
+            // The newer push deploys instead, carrying this commit along (see
+            // submit): retrying an older push first would only delay it.
+            const reason = `a later delivery arrived while this deploy waited to retry after ${code}`;
+            history.update(record.id, { state: "superseded", reason, finishedAt: new Date().toISOString() });
+            log.info("deploy superseded", { deploy: record.id, target: target.name, reason });
+            return;
+          }
+          if (waited === "shutdown") {
+            // Owed, not failed: the next start resumes it like any queued deploy.
+            history.update(record.id, { state: "queued", startedAt: undefined });
+            log.info("deploy retry left queued: stopping", { deploy: record.id, target: target.name });
+            return;
+          }
+          continue;
+        }
+        if (outcome.superseded) {
+          history.update(record.id, { state: "superseded", reason: outcome.superseded, previous: outcome.previous, timings: outcome.timings, attempts: tries(attempt), finishedAt: new Date().toISOString() });
+          log.info("deploy superseded", { deploy: record.id, target: target.name, commit: record.commit, deployed: outcome.previous, reason: outcome.superseded });
+          return;
+        }
+        history.update(record.id, {
+          state: "succeeded",
+          commit: outcome.commit,
+          previous: outcome.previous,
+          timings: outcome.timings,
+          release: outcome.release,
+          hooks,
+          hookOutput: combinedHookOutput(hooks),
+          // An attempt that failed before this one succeeded is history, not the outcome.
+          error: undefined,
+          code: undefined,
+          attempts: tries(attempt),
+          finishedAt: new Date().toISOString(),
+        });
+        log.info("deploy succeeded", {
+          deploy: record.id,
+          target: target.name,
+          previous: outcome.previous,
+          commit: outcome.commit,
+          attempts: tries(attempt),
+          changedPaths: outcome.changedPaths,
+          release: outcome.release,
+          reusedFiles: outcome.reusedFiles,
+          bytesReceived: outcome.bytesReceived,
+          timings: outcome.timings,
+        });
         return;
       }
-      history.update(record.id, {
-        state: "succeeded",
-        commit: outcome.commit,
-        previous: outcome.previous,
-        timings: outcome.timings,
-        release: outcome.release,
-        hooks,
-        hookOutput: combinedHookOutput(hooks),
-        finishedAt: new Date().toISOString(),
-      });
-      log.info("deploy succeeded", {
-        deploy: record.id,
-        target: target.name,
-        previous: outcome.previous,
-        commit: outcome.commit,
-        changedPaths: outcome.changedPaths,
-        release: outcome.release,
-        reusedFiles: outcome.reusedFiles,
-        bytesReceived: outcome.bytesReceived,
-        timings: outcome.timings,
-      });
-    } catch (err) {
-      const error = err instanceof Error ? err.message : String(err);
-      const code = (err as { code?: unknown }).code;
-      // Published, then switched back by the health check.
-      const rolledBack = code === "HEALTH_CHECK_FAILED";
-      history.update(record.id, { state: rolledBack ? "rolled-back" : "failed", error, hooks, hookOutput: combinedHookOutput(hooks), finishedAt: new Date().toISOString() });
-      log.error(rolledBack ? "deploy rolled back" : "deploy failed", { deploy: record.id, target: target.name, code, error });
     } finally {
       onSettled?.(history.get(record.id)!);
     }
@@ -152,7 +219,14 @@ export function createDeployer(options: {
       timings: {},
     };
     history.add(record);
-    queueFor(target.repo).push({ target, record, supersededCommits: [] });
+    const item: QueuedDeploy = { target, record, supersededCommits: [] };
+    const retrying = backoffs.get(target.repo);
+    if (retrying) {
+      const { record: old, supersededCommits: carried } = retrying.item;
+      if (old.commit && old.ref === record.ref) item.supersededCommits.push(old.commit, ...carried);
+      retrying.interrupt("newer push");
+    }
+    queueFor(target.repo).push(item);
     return record;
   }
 
@@ -202,6 +276,7 @@ export function createDeployer(options: {
     async shutdown(graceMs) {
       accepting = false;
       for (const queue of queues.values()) queue.close();
+      for (const { interrupt } of backoffs.values()) interrupt("shutdown");
       const running = Promise.all([...queues.values()].map((q) => q.idle())).then(() => true);
       let timer: Timer | undefined;
       const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(resolve, graceMs, false)));
@@ -210,4 +285,9 @@ export function createDeployer(options: {
       return finished;
     },
   };
+}
+
+/** Attempts are recorded only when there was more than one, so a plain deploy's record stays as it was. */
+function tries(attempt: number): number | undefined {
+  return attempt > 1 ? attempt : undefined;
 }

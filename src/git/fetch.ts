@@ -3,6 +3,7 @@ import git from "isomorphic-git";
 import { GitError } from "./git-error.ts";
 import { createHttpClient } from "./http-client.ts";
 import { peelToCommit, type Repository } from "./repository.ts";
+import { readTrackingRefs, restoreTrackingRefs } from "./tracking-refs.ts";
 
 export interface FetchOptions {
   url: string;
@@ -32,6 +33,7 @@ export async function fetchRef(repo: Repository, options: FetchOptions): Promise
     onBytes: (n) => (bytesReceived += n),
   });
   let tip: string | null;
+  const trackingRefs = await readTrackingRefs(repo);
   try {
     const result = await git.fetch({
       fs,
@@ -46,6 +48,7 @@ export async function fetchRef(repo: Repository, options: FetchOptions): Promise
     });
     tip = result.fetchHead;
   } catch (cause) {
+    await restoreTrackingRefs(repo, trackingRefs);
     throw new GitError("FETCH_FAILED", `fetching ${options.ref} from ${redactUrl(options.url)} failed: ${describe(cause)}`, { cause });
   }
   if (!tip) throw new GitError("FETCH_FAILED", `${redactUrl(options.url)} has no ref ${options.ref}`);
@@ -65,6 +68,8 @@ function describe(cause: unknown): string {
     if (cause.name === "TimeoutError" || cause.name === "AbortError") return "timed out";
     const data = (cause as { data?: { statusCode?: number; statusMessage?: string } }).data;
     if (data?.statusCode) return `HTTP ${data.statusCode} ${data.statusMessage ?? ""}`.trim();
+    // isomorphic-git wraps what went wrong (a damaged pack, mostly) in a long plea to report a bug.
+    if ((cause as { code?: unknown }).code === "InternalError") return `the pack could not be read (${(cause as { data?: { message?: string } }).data?.message ?? "internal error"})`;
     return cause.message;
   }
   return String(cause);

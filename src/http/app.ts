@@ -1,5 +1,4 @@
 import { Hono } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import { createMiddleware } from "hono/factory";
 import { createConfigRef, type ConfigRef } from "../config/config-ref.ts";
 import type { LoadedTarget } from "../config/loaded-target.ts";
@@ -12,7 +11,8 @@ import { createMemoryDeliveryIds, type DeliveryIds } from "../state/delivery-ids
 import { createAccessLog, type AccessLogVariables } from "./access-log.ts";
 import { createAdminAccess, type ConnBindings } from "./admin-access.ts";
 import { HttpError } from "./http-error.ts";
-import { createErrorHandler, tooLarge } from "./on-error.ts";
+import { createErrorHandler } from "./on-error.ts";
+import { BODY_TIMEOUT_MS, readBodyWithin } from "./read-body.ts";
 import { createWebhookHandler } from "./webhook.ts";
 
 /** GitLab's own limit for a webhook body. */
@@ -33,16 +33,18 @@ export interface AppOptions {
   metrics?: Metrics | undefined;
   /** Opens the admin endpoints to non-loopback clients that present it. */
   adminToken?: Secret | undefined;
+  /** How long a client may take to send a body (BODY_TIMEOUT_MS unless given). */
+  bodyTimeoutMs?: number | undefined;
 }
 
-export function createApp({ config, target, deployer, log, deliveryIds, history, metrics, adminToken }: AppOptions) {
+export function createApp({ config, target, deployer, log, deliveryIds, history, metrics, adminToken, bodyTimeoutMs }: AppOptions) {
   const current = config ?? createConfigRef({ targets: target ? [target] : [] });
   const webhook = createWebhookHandler({ config: current, deployer, deliveryIds: deliveryIds ?? createMemoryDeliveryIds() });
   const app = new Hono<{ Variables: AccessLogVariables; Bindings: ConnBindings }>();
   app.use(createAccessLog(log));
   const admin = createAdminAccess(adminToken);
 
-  const limit = bodyLimit({ maxSize: MAX_BODY_BYTES, onError: tooLarge });
+  const limit = readBodyWithin({ maxBytes: MAX_BODY_BYTES, timeoutMs: bodyTimeoutMs ?? BODY_TIMEOUT_MS });
   const countDelivery = createMiddleware<{ Variables: AccessLogVariables }>(async (c, next) => {
     await next();
     metrics?.delivery(String(c.get("logFields").provider ?? "unknown"), c.res.status);

@@ -12,6 +12,8 @@ export interface ListenerOptions {
   tls: TlsFiles | undefined;
   fetch: (req: Request, bindings: ConnBindings) => Response | Promise<Response>;
   maxRequestBodySize: number;
+  /** Bun's idle timeout (10 s unless given). */
+  idleTimeoutSeconds?: number | undefined;
   log: Logger;
 }
 
@@ -50,6 +52,7 @@ export async function startListener(options: ListenerOptions): Promise<Listener>
       reusePort: pair !== undefined,
       fetch: (req, server) => options.fetch(req, { clientAddress: server.requestIP(req)?.address }),
       maxRequestBodySize: options.maxRequestBodySize,
+      ...(options.idleTimeoutSeconds !== undefined && { idleTimeout: options.idleTimeoutSeconds }),
       ...(pair && { tls: pair }),
     });
 

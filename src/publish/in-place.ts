@@ -49,13 +49,41 @@ export async function updateInPlace(repo: Repository, update: InPlaceUpdate): Pr
   }
 
   const restores = restoreMissing(obstacles.missing, changes, index);
-  const written = await applyChanges(repo, repo.dir, [...changes, ...restores], { clearObstacles: update.force });
+  let written: IndexEntry[];
+  try {
+    written = await applyChanges(repo, repo.dir, [...changes, ...restores], { clearObstacles: update.force });
+  } catch (err) {
+    await rollBack(repo, changes, update.from, err);
+    throw err;
+  }
 
   for (const change of changes) if (!change.after) index.delete(change.path);
   for (const entry of written) index.set(entry.path, entry);
   await writeIndex(repo.gitdir, [...index.values()]);
   await setHead(repo, update.ref, update.to);
   return { changed: changes.length };
+}
+
+/**
+ * A write failed half-way (a full disk, a read-only mount, DIR removed):
+ * some paths may hold the new commit's files while HEAD and the index still
+ * name the old one. Writing the old commit's version of every changed path
+ * back makes the site the old tree again rather than a mix of the two (its
+ * additions are removed first, which also frees the space they took). If
+ * even that fails, the error says so: the work tree is then partly updated,
+ * HEAD names the old commit, and a later deploy of the same commit counts the
+ * files already written as clean, so it converges.
+ */
+async function rollBack(repo: Repository, changes: Change[], from: string | undefined, err: unknown): Promise<void> {
+  const undo = changes.map(({ path, before, after }) => ({ path, before: after, after: before }));
+  try {
+    await applyChanges(repo, repo.dir, undo, { clearObstacles: false });
+  } catch (undoErr) {
+    if (err instanceof Error) {
+      const why = undoErr instanceof Error ? undoErr.message : String(undoErr);
+      err.message += ` (putting the previous files back failed too: ${why}; the work tree is partly updated, HEAD stays at ${from ?? "no commit"})`;
+    }
+  }
 }
 
 /** Tracked files deleted by hand that this deploy does not touch are written back. */

@@ -31,6 +31,10 @@ export interface DeployRecord {
   previous: string | undefined;
   state: DeployState;
   error: string | undefined;
+  /** The failure's stable code (src/deploy/failure.ts), beside `error`. */
+  code?: string | undefined;
+  /** How many times the deploy ran, when a failure of the remote was retried (absent for a single run). */
+  attempts?: number | undefined;
   /** Why a deploy was superseded (a newer push, or an older commit than the deployed one). */
   reason?: string | undefined;
   queuedAt: string;

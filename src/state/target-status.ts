@@ -9,7 +9,7 @@ export interface TargetStatus {
   repo: string;
   refs: string;
   deployedCommit: string | undefined;
-  lastDeploy: Pick<DeployRecord, "id" | "state" | "ref" | "commit" | "error" | "reason" | "finishedAt"> | undefined;
+  lastDeploy: Pick<DeployRecord, "id" | "state" | "ref" | "commit" | "error" | "code" | "attempts" | "reason" | "finishedAt"> | undefined;
 }
 
 /** The checkout's HEAD (what is really deployed) beside the history's newest record. */
@@ -20,7 +20,17 @@ export async function readTargetStatus(target: KnownTarget, history: History): P
     repo: target.repo,
     refs: target.refs,
     deployedCommit: await deployedCommit(target.repo),
-    lastDeploy: last && { id: last.id, state: last.state, ref: last.ref, commit: last.commit, error: last.error, reason: last.reason, finishedAt: last.finishedAt },
+    lastDeploy: last && {
+      id: last.id,
+      state: last.state,
+      ref: last.ref,
+      commit: last.commit,
+      error: last.error,
+      code: last.code,
+      attempts: last.attempts,
+      reason: last.reason,
+      finishedAt: last.finishedAt,
+    },
   };
 }
 

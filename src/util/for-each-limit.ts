@@ -1,8 +1,21 @@
-/** Runs `fn` over `items` with at most `limit` calls in flight; rejects on the first failure. */
+/**
+ * Runs `fn` over `items` with at most `limit` calls in flight. After the
+ * first failure no further item is started, and the returned promise rejects
+ * with that failure only once every call in flight has settled: a caller that
+ * cleans up after a failure never races a write still under way.
+ */
 export async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
+  let failure: { error: unknown } | undefined;
   const worker = async () => {
-    while (next < items.length) await fn(items[next++]!);
+    while (!failure && next < items.length) {
+      try {
+        await fn(items[next++]!);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failure) throw failure.error;
 }

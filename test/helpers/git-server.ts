@@ -19,12 +19,19 @@ export interface GitServer {
 
 export interface GitServerOptions {
   root: string;
+  /** A fixed port, e.g. one a target already points at while nothing listened there; 0 (any free port) by default. */
+  port?: number;
   auth?: { username: string; password: string };
   /**
    * Seen first for every request (before auth). Return a Response to answer
    * the request instead of git (fault injection), or undefined to carry on.
    */
   onRequest?: (req: Request) => Response | undefined | Promise<Response | undefined>;
+  /**
+   * Sees git's answer to every request it served and may replace it (fault
+   * injection after the fact: cut, stall or corrupt a real pack; see git-faults.ts).
+   */
+  onResponse?: (req: Request, res: Response) => Response | Promise<Response>;
 }
 
 export async function startGitServer(options: GitServerOptions): Promise<GitServer> {
@@ -33,7 +40,7 @@ export async function startGitServer(options: GitServerOptions): Promise<GitServ
 
   const server: Server<undefined> = Bun.serve({
     hostname: "127.0.0.1",
-    port: 0,
+    port: options.port ?? 0,
     // Big clones over slow CI machines can be quiet for a while; don't cut them off.
     idleTimeout: 0,
     async fetch(req, srv) {
@@ -96,7 +103,8 @@ export async function startGitServer(options: GitServerOptions): Promise<GitServ
       void proc.stderr.text().then((text) => {
         if (text) state.backendErrors.push(text);
       });
-      return cgiResponse(proc);
+      const res = await cgiResponse(proc);
+      return options.onResponse ? options.onResponse(req, res) : res;
     },
   });
 

@@ -78,10 +78,11 @@ export async function createSite(prefix: string, serverOptions: Omit<GitServerOp
 
 /**
  * A fresh checkout of the site at `site.base`, cloned by path (so the server
- * sees nothing), and a target deploying it from the server.
+ * sees nothing), and a target deploying it from the server. The checkout is
+ * `<parent>/site`, in a new temporary directory unless `parent` is given.
  */
-export async function createTarget(site: Site, overrides: Partial<LoadedTarget> = {}): Promise<LoadedTarget> {
-  const parent = await makeTempDir("checkout");
+export async function createTarget(site: Site, overrides: Partial<LoadedTarget> = {}, parent?: string): Promise<LoadedTarget> {
+  parent ??= await makeTempDir("checkout");
   const repo = join(parent, "site");
   await git(parent, "clone", "--quiet", "--no-checkout", site.bare, repo);
   await git(repo, "checkout", "--quiet", "-B", "main", site.base);

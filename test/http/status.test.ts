@@ -83,6 +83,7 @@ describe("GET /status", () => {
       ref: "refs/heads/main",
       commit: missing,
       error: expect.stringContaining(missing),
+      code: "COMMIT_NOT_FOUND",
       finishedAt: expect.stringMatching(ISO_TIME),
     });
     expect(await git(target.repo, "rev-parse", "HEAD")).toBe(site.base);
