@@ -1,7 +1,5 @@
-import fs from "node:fs";
 import { lstat, mkdir, rename, rm, rmdir, symlink, unlink, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import git from "isomorphic-git";
 import { entryFromStats, type IndexEntry } from "./index-file.ts";
 import { ancestors, nonDirectoryAncestorFinder } from "./local-changes.ts";
 import type { Repository } from "./repository.ts";
@@ -46,7 +44,7 @@ async function writeEntry(repo: Repository, full: string, mode: number, oid: str
     await mkdir(full, { recursive: true });
     return;
   }
-  const { blob } = await git.readBlob({ fs, gitdir: repo.gitdir, oid, cache: repo.cache });
+  const blob = await repo.objects.readAs(oid, "blob");
   const temp = join(dirname(full), `.hooksd-tmp-${process.pid}-${Math.random().toString(36).slice(2)}`);
   try {
     if (mode === SYMLINK) {

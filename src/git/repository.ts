@@ -3,14 +3,16 @@ import { mkdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import git from "isomorphic-git";
 import { GitError } from "./git-error.ts";
+import { openObjectStore, type ObjectStore } from "./object-store.ts";
 
 /**
- * A work tree with its .git directory, and the object cache isomorphic-git
- * keeps between calls (packfile indexes), shared by every step of a deploy.
+ * A work tree with its .git directory, and the object reader every step of a
+ * deploy shares (plus isomorphic-git's own cache, for code that still uses it).
  */
 export interface Repository {
   dir: string;
   gitdir: string;
+  objects: ObjectStore;
   cache: object;
   /** The first directory initRepository had to create, if any. */
   createdDir?: string | undefined;
@@ -22,7 +24,8 @@ export async function isCheckout(dir: string): Promise<boolean> {
 
 export async function openRepository(dir: string): Promise<Repository> {
   if (!(await isCheckout(dir))) throw new GitError("NOT_A_CHECKOUT", `${dir} is not a git checkout (no .git directory)`);
-  return { dir, gitdir: join(dir, ".git"), cache: {} };
+  const gitdir = join(dir, ".git");
+  return { dir, gitdir, objects: openObjectStore(gitdir), cache: {} };
 }
 
 /** Creates DIR (and its parents) as an empty repository whose origin is `remote`. */
@@ -67,10 +70,14 @@ export async function setHead(repo: Repository, ref: string, commit: string): Pr
 }
 
 export async function readCommitTree(repo: Repository, oid: string): Promise<string> {
+  let commit: Uint8Array;
   try {
-    const { commit } = await git.readCommit({ fs, gitdir: repo.gitdir, oid, cache: repo.cache });
-    return commit.tree;
+    commit = await repo.objects.readAs(oid, "commit");
   } catch (cause) {
     throw new GitError("COMMIT_NOT_FOUND", `commit ${oid} is not in the repository`, { cause });
   }
+  // A commit starts with its tree: "tree <40 hex>\n".
+  const tree = /^tree ([0-9a-f]{40})\n/.exec(Buffer.from(commit.subarray(0, 46)).toString("latin1"))?.[1];
+  if (!tree) throw new GitError("COMMIT_NOT_FOUND", `commit ${oid} is corrupt (no tree)`);
+  return tree;
 }
