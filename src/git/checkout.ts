@@ -8,6 +8,7 @@ import { forEachLimit } from "../util/for-each-limit.ts";
 
 const SYMLINK = 0o120000;
 const GITLINK = 0o160000;
+const BLOB_BYTES_IN_FLIGHT = 4 * 1024 * 1024;
 
 /**
  * Writes `changes` into `dir`: deletions first, then emptied directories,
@@ -28,11 +29,24 @@ export async function applyChanges(repo: Repository, dir: string, changes: Chang
 
   const writes = changes.filter((c) => c.after);
   const entries: IndexEntry[] = [];
+  // Small files go 16 at a time; big ones are held to a byte budget, so memory stays bounded.
+  const budget = createByteBudget(BLOB_BYTES_IN_FLIGHT);
+  const made = new Set<string>();
   await forEachLimit(writes, 16, async ({ path, after }) => {
     const full = join(dir, path);
     if (options.clearObstacles) await clearObstacles(dir, path);
-    await mkdir(dirname(full), { recursive: true });
-    await writeEntry(repo, full, after!.mode, after!.oid);
+    const parent = dirname(full);
+    if (!made.has(parent)) {
+      await mkdir(parent, { recursive: true });
+      made.add(parent);
+    }
+    const size = await repo.objects.storedSize(after!.oid);
+    await budget.acquire(size);
+    try {
+      await writeEntry(repo, full, after!.mode, after!.oid);
+    } finally {
+      budget.release(size);
+    }
     entries.push(entryFromStats(path, after!.oid, after!.mode, await lstat(full, { bigint: true })));
   });
   return entries;
@@ -87,5 +101,21 @@ async function clearObstacles(dir: string, path: string): Promise<void> {
 function ignore(...codes: string[]) {
   return (err: NodeJS.ErrnoException) => {
     if (!err.code || !codes.includes(err.code)) throw err;
+  };
+}
+
+/** Admits work while the bytes in flight stay under `limit`; one item alone is always admitted. */
+function createByteBudget(limit: number) {
+  let inFlight = 0;
+  const waiting: Array<() => void> = [];
+  return {
+    async acquire(bytes: number): Promise<void> {
+      while (inFlight > 0 && inFlight + bytes > limit) await new Promise<void>((resume) => waiting.push(resume));
+      inFlight += bytes;
+    },
+    release(bytes: number): void {
+      inFlight -= bytes;
+      for (const resume of waiting.splice(0)) resume();
+    },
   };
 }

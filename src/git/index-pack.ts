@@ -154,14 +154,17 @@ async function scan(fd: FileHandle, size: number, path: string, breathe: () => P
 
 /** Positioned reads through one reusable window, so a sequential scan costs few syscalls. */
 function windowReader(fd: FileHandle, size: number) {
-  let buf = Buffer.alloc(0);
+  let capacity = Buffer.alloc(0);
+  let buf = capacity;
   let start = 0;
   return {
     async bytes(at: number, length: number): Promise<Uint8Array> {
       if (at < start || at + length > start + buf.length) {
         const want = Math.min(size - at, Math.max(length, WINDOW));
         if (want < length) throw new PackError(`read past the end of the pack`);
-        buf = Buffer.allocUnsafe(want);
+        // One buffer, reused: callers are done with a slice before asking for the next.
+        if (capacity.length < want) capacity = Buffer.allocUnsafe(want);
+        buf = capacity.subarray(0, want);
         const { bytesRead } = await fd.read(buf, 0, want, at);
         if (bytesRead !== want) throw new PackError(`short read from the pack`);
         start = at;

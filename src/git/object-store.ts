@@ -14,6 +14,7 @@ import { readPackIndex, type PackIndex } from "./pack-index.ts";
 interface OpenPack {
   index: PackIndex;
   pack: PackFile;
+  entryEnd(offset: number): number;
 }
 
 const MAX_OPEN_PACKS = 64;
@@ -26,6 +27,8 @@ export interface ObjectStore {
   /** Reads and checks the type: a blob where a tree is expected is a corrupt repository. */
   readAs(oid: string, type: ObjectType): Promise<Uint8Array>;
   has(oid: string): Promise<boolean>;
+  /** Bytes the object takes in its pack (0 when loose or absent): a cheap hint of its size before reading it. */
+  storedSize(oid: string): Promise<number>;
 }
 
 export function openObjectStore(gitdir: string): ObjectStore {
@@ -67,6 +70,14 @@ export function openObjectStore(gitdir: string): ObjectStore {
     async has(oid) {
       return (await findAnywhere(oid).catch(() => undefined)) !== undefined;
     },
+    async storedSize(oid) {
+      for (const idx of (packs ??= await listPacks())) {
+        const { index, entryEnd } = await openPack(idx, findAnywhere);
+        const offset = index.find(oid);
+        if (offset !== undefined) return entryEnd(offset) - offset;
+      }
+      return 0;
+    },
   };
   return store;
 }
@@ -94,8 +105,7 @@ function openPack(idx: string, external: (oid: string) => Promise<GitObject | un
     const offsets = index.sortedOffsets();
     const packPath = idx.replace(/\.idx$/, ".pack");
     const size = Bun.file(packPath).size;
-    const pack = await PackFile.open(packPath, {
-      entryEnd: (offset) => {
+    const entryEnd = (offset: number) => {
         // The next entry's start, found by binary search; the last entry ends at the trailer.
         let lo = 0;
         let hi = offsets.length;
@@ -105,13 +115,15 @@ function openPack(idx: string, external: (oid: string) => Promise<GitObject | un
           else hi = mid;
         }
         return lo < offsets.length ? offsets[lo]! : size - 20;
-      },
+    };
+    const pack = await PackFile.open(packPath, {
+      entryEnd,
       findBase: async (oid) => {
         const offset = index.find(oid);
         return offset ?? external(oid);
       },
     });
-    return { index, pack };
+    return { index, pack, entryEnd };
   })();
   openPacks.set(idx, opened);
   opened.catch(() => openPacks.delete(idx));

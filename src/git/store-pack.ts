@@ -59,10 +59,16 @@ async function receive(path: string, stream: AsyncIterable<Uint8Array>): Promise
     for await (const chunk of stream) {
       await file.write(chunk);
       total += chunk.length;
-      const joined = tail.length ? Buffer.concat([tail, chunk]) : chunk;
-      const keep = Math.min(20, joined.length);
-      hash.update(joined.subarray(0, joined.length - keep));
-      tail = Uint8Array.from(joined.subarray(joined.length - keep));
+      if (chunk.length >= 20) {
+        hash.update(tail);
+        hash.update(chunk.subarray(0, chunk.length - 20));
+        tail = Uint8Array.from(chunk.subarray(chunk.length - 20));
+      } else {
+        const joined = Buffer.concat([tail, chunk]);
+        const keep = Math.min(20, joined.length);
+        hash.update(joined.subarray(0, joined.length - keep));
+        tail = Uint8Array.from(joined.subarray(joined.length - keep));
+      }
     }
   } finally {
     await file.close();
