@@ -5,11 +5,11 @@
  * bases back from the file through a bounded cache. Memory is a read window,
  * the largest object, and ~60 bytes per object — never the whole pack.
  */
-import { createHash } from "node:crypto";
+import { createHash, type Hash } from "node:crypto";
 import { open, stat, type FileHandle } from "node:fs/promises";
-import { inflateSync } from "node:zlib";
+import { createInflate, inflateSync } from "node:zlib";
 import { PackError } from "./pack-error.ts";
-import { OFS_DELTA, PackFile, parseEntryHeader, REF_DELTA, typeName, type GitObject, type ObjectType } from "./pack-file.ts";
+import { OFF_THREAD_BYTES, OFS_DELTA, PackFile, parseEntryHeader, REF_DELTA, typeName, type GitObject, type ObjectType } from "./pack-file.ts";
 import type { PackIndexEntry } from "./pack-index.ts";
 
 const WINDOW = 4 * 1024 * 1024;
@@ -135,21 +135,51 @@ async function scan(fd: FileHandle, size: number, path: string, breathe: () => P
     // zlib never grows data by more than a few bytes per 16 KB block, so this window holds the whole stream.
     const bound = Math.min(dataEnd - dataStart, entry.size + (entry.size >> 10) + 64);
     const compressed = await reader.bytes(dataStart, bound);
-    let inflated: { buffer: Buffer; engine: { bytesWritten: number } };
+    const delta = entry.kind === OFS_DELTA || entry.kind === REF_DELTA;
+    const hash = delta ? undefined : createHash("sha1").update(`${typeName(entry.kind)} ${entry.size}\0`);
+    let consumed: number;
+    let produced: number;
     try {
-      inflated = inflateSync(compressed, { info: true } as object) as unknown as typeof inflated;
+      ({ consumed, produced } = await inflateCounting(compressed, entry.size, hash));
     } catch (cause) {
       throw new PackError(`${path}: corrupt zlib data in the entry at ${offset}`, { cause });
     }
-    if (inflated.buffer.length !== entry.size) throw new PackError(`${path}: entry at ${offset} inflates to ${inflated.buffer.length} bytes, header says ${entry.size}`);
-    const end = dataStart + inflated.engine.bytesWritten;
+    if (produced !== entry.size) throw new PackError(`${path}: entry at ${offset} inflates to ${produced} bytes, header says ${entry.size}`);
+    const end = dataStart + consumed;
     const crc32 = Bun.hash.crc32(await reader.bytes(offset, end - offset));
-    const delta = entry.kind === OFS_DELTA || entry.kind === REF_DELTA;
-    scanned.push({ offset, end, crc32, delta, oid: delta ? undefined : objectId(typeName(entry.kind), inflated.buffer) });
+    scanned.push({ offset, end, crc32, delta, oid: hash?.digest() });
     offset = end;
   }
   if (offset !== dataEnd) throw new PackError(`${path}: ${dataEnd - offset} unexpected bytes after the last object`);
   return { scanned, checksum: await reader.bytes(dataEnd, 20) };
+}
+
+/**
+ * Inflates one zlib stream from the start of `window` (which may run past its
+ * end), feeding the output to `hash`; returns how many bytes the stream took
+ * and gave. Big objects inflate on zlib's thread pool, chunk by chunk, so the
+ * event loop keeps answering webhooks.
+ */
+async function inflateCounting(window: Uint8Array, size: number, hash: Hash | undefined): Promise<{ consumed: number; produced: number }> {
+  if (size <= OFF_THREAD_BYTES) {
+    const { buffer, engine } = inflateSync(window, { info: true } as object) as unknown as { buffer: Buffer; engine: { bytesWritten: number } };
+    hash?.update(buffer);
+    return { consumed: engine.bytesWritten, produced: buffer.length };
+  }
+  const inflater = createInflate();
+  let produced = 0;
+  const done = new Promise<void>((resolve, reject) => {
+    inflater.on("data", (chunk: Buffer) => {
+      produced += chunk.length;
+      hash?.update(chunk);
+    });
+    inflater.on("end", resolve);
+    inflater.on("error", reject);
+  });
+  // The window is only valid until the next read: zlib gets a copy.
+  inflater.end(Buffer.from(window));
+  await done;
+  return { consumed: inflater.bytesWritten, produced };
 }
 
 /** Positioned reads through one reusable window, so a sequential scan costs few syscalls. */

@@ -4,7 +4,8 @@
  * delta bases. Format: Documentation/gitformat-pack.txt in git.git.
  */
 import { open, type FileHandle } from "node:fs/promises";
-import { inflateSync } from "node:zlib";
+import { promisify } from "node:util";
+import { inflate, inflateSync } from "node:zlib";
 import { applyDelta } from "./apply-delta.ts";
 import { PackError } from "./pack-error.ts";
 
@@ -124,7 +125,7 @@ export class PackFile {
     }
     const raw = await this.rawEntry(offset);
     const header = parseEntryHeader(raw, offset);
-    const data = inflateExact(raw.subarray(header.headerLength), header.size, offset);
+    const data = await inflateEntry(raw.subarray(header.headerLength), header.size, offset);
     if (header.kind !== OFS_DELTA && header.kind !== REF_DELTA) return { type: typeName(header.kind), data };
 
     const base = await this.readBase(header, offset);
@@ -159,10 +160,14 @@ export class PackFile {
   }
 }
 
-export function inflateExact(compressed: Uint8Array, size: number, offset: number): Uint8Array {
+/** Above this many bytes, inflating runs on zlib's thread pool instead of blocking the event loop (and the webhooks). */
+export const OFF_THREAD_BYTES = 64 * 1024;
+const inflateAsync = promisify(inflate);
+
+export async function inflateEntry(compressed: Uint8Array, size: number, offset: number): Promise<Uint8Array> {
   let data: Uint8Array;
   try {
-    data = inflateSync(compressed);
+    data = size > OFF_THREAD_BYTES ? await inflateAsync(compressed) : inflateSync(compressed);
   } catch (cause) {
     throw new PackError(`entry at ${offset}: corrupt zlib data`, { cause });
   }
