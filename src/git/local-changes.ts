@@ -36,6 +36,8 @@ export async function findObstacles(dir: string, index: Map<string, IndexEntry>,
   // cheaper than a promise per file on 50,000 files; the loop yields every few milliseconds
   // so that webhooks are still answered. Only files whose stat data changed are read, asynchronously.
   const suspects: IndexEntry[] = [];
+  // Whether a tracked file's directory is blocked depends only on the directory: asked once per directory.
+  const parentBlocked = new Map<string, boolean>();
   let lastYield = performance.now();
   for (const entry of index.values()) {
     if (performance.now() - lastYield > YIELD_EVERY_MS) {
@@ -45,11 +47,16 @@ export async function findObstacles(dir: string, index: Map<string, IndexEntry>,
     if (entry.mode === GITLINK) continue;
     // Under a file or symlink that took the place of a tracked directory the entry is gone,
     // and looking further would follow the symlink out of the tree.
-    if (await nonDirectoryAncestor(entry.path)) {
+    const slash = entry.path.lastIndexOf("/");
+    const parent = slash < 0 ? "" : entry.path.slice(0, slash);
+    let blocked = parentBlocked.get(parent);
+    if (blocked === undefined) parentBlocked.set(parent, (blocked = slash >= 0 && (await nonDirectoryAncestor(entry.path)) !== undefined));
+    if (blocked) {
       missing.push(entry.path);
       continue;
     }
-    const st = lstatSync(join(dir, entry.path), { bigint: true, throwIfNoEntry: false });
+    // Seconds, sizes and inode numbers are all statMatches() compares: plain numbers are exact for them, and cheaper than BigInts.
+    const st = lstatSync(join(dir, entry.path), { throwIfNoEntry: false });
     if (!st) missing.push(entry.path);
     // "Racy git": a file changed in the same second the index was written keeps matching stat data.
     else if (entry.mtimeSeconds >= indexMtimeSeconds || !statMatches(entry, st)) suspects.push(entry);
