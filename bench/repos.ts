@@ -84,18 +84,22 @@ export interface BenchRepo {
  * text files, repacked as a server would have it. Reused when already there.
  */
 export async function smallFilesRepo(root: string, files: number): Promise<BenchRepo> {
-  const name = `files-${files}.git`;
+  const next = prng(files);
+  function* all(): Generator<FileChange> {
+    for (let i = 0; i < files; i++) yield { path: filePath(i), content: textFile(next, `file ${i}`) };
+  }
+  return generatedRepo(root, `files-${files}.git`, files, `${files} files\n`, all);
+}
+
+/** Creates the bare repository with one fast-imported commit and repacks it, unless a previous run already did. */
+async function generatedRepo(root: string, name: string, files: number, message: string, content: () => Iterable<FileChange>): Promise<BenchRepo> {
   const bare = join(root, name);
   const ready = join(bare, "bench-ready");
   if (!existsSync(ready)) {
     await rm(bare, { recursive: true, force: true });
     await mkdir(bare, { recursive: true });
     await run(["git", "init", "--quiet", "--bare", "--initial-branch=main"], { cwd: bare });
-    const next = prng(files);
-    function* all(): Generator<FileChange> {
-      for (let i = 0; i < files; i++) yield { path: filePath(i), content: textFile(next, `file ${i}`) };
-    }
-    await fastImport(bare, `${files} files\n`, 1_700_000_000, all(), false);
+    await fastImport(bare, message, 1_700_000_000, content(), false);
     await run(["git", "repack", "-a", "-d", "-q"], { cwd: bare });
     await Bun.write(ready, "");
   }
@@ -104,22 +108,11 @@ export async function smallFilesRepo(root: string, files: number): Promise<Bench
 
 /** About `megabytes` MB of incompressible content in 1 MB files: the memory case. */
 export async function bigPackRepo(root: string, megabytes: number): Promise<BenchRepo> {
-  const name = `big-${megabytes}mb.git`;
-  const bare = join(root, name);
-  const ready = join(bare, "bench-ready");
-  if (!existsSync(ready)) {
-    await rm(bare, { recursive: true, force: true });
-    await mkdir(bare, { recursive: true });
-    await run(["git", "init", "--quiet", "--bare", "--initial-branch=main"], { cwd: bare });
-    const next = prng(megabytes * 7919);
-    function* all(): Generator<FileChange> {
-      for (let i = 0; i < megabytes; i++) yield { path: `media/blob${i}.bin`, content: randomBytes(next, 1024 * 1024) };
-    }
-    await fastImport(bare, `${megabytes} MB of random media\n`, 1_700_000_000, all(), false);
-    await run(["git", "repack", "-a", "-d", "-q"], { cwd: bare });
-    await Bun.write(ready, "");
+  const next = prng(megabytes * 7919);
+  function* all(): Generator<FileChange> {
+    for (let i = 0; i < megabytes; i++) yield { path: `media/blob${i}.bin`, content: randomBytes(next, 1024 * 1024) };
   }
-  return { name, bare, files: megabytes };
+  return generatedRepo(root, `big-${megabytes}mb.git`, megabytes, `${megabytes} MB of random media\n`, all);
 }
 
 /**
