@@ -1,3 +1,4 @@
+import { consolidatePacks } from "./consolidate-packs.ts";
 import { GitError } from "./git-error.ts";
 import { createGitTransport, type GitTransport } from "./http-client.ts";
 import { readCommitTree, readHeadCommit, type Repository } from "./repository.ts";
@@ -70,6 +71,7 @@ async function fetchPack(repo: Repository, transport: GitTransport, url: string,
   await storePack(repo.gitdir, response.pack, repo.objects);
   // After the objects, before any ref: a crash in between leaves unreferenced objects, never a ref to missing ones.
   await updateShallow(repo.gitdir, response.shallow, response.unshallow);
+  await consolidatePacks(repo.gitdir, repo.objects);
 }
 
 function describe(cause: unknown): string {

@@ -5,7 +5,7 @@ import type { GitObject } from "./pack-file.ts";
 import { objectId } from "./index-pack.ts";
 import type { PackIndexEntry } from "./pack-index.ts";
 
-const TYPE_CODES = { commit: 1, tree: 2, blob: 3, tag: 4 } as const;
+export const TYPE_CODES = { commit: 1, tree: 2, blob: 3, tag: 4 } as const;
 
 /**
  * Completes a thin pack, like `git index-pack --fix-thin`: the delta bases the
@@ -25,7 +25,7 @@ export async function fixThinPack(path: string, bases: GitObject[]): Promise<{ e
     let offset = size - 20; // the old trailer is overwritten
     const entries: PackIndexEntry[] = [];
     for (const base of bases) {
-      const entry = Buffer.concat([entryHeader(TYPE_CODES[base.type], base.data.length), deflateSync(base.data)]);
+      const entry = Buffer.concat([packEntryHeader(TYPE_CODES[base.type], base.data.length), deflateSync(base.data)]);
       await file.write(entry, 0, entry.length, offset);
       entries.push({ oid: objectId(base.type, base.data), offset, crc32: Bun.hash.crc32(entry) });
       offset += entry.length;
@@ -48,7 +48,7 @@ export async function fixThinPack(path: string, bases: GitObject[]): Promise<{ e
 }
 
 /** Type in bits 4–6 of the first byte, size as a little-endian base-128 number starting with its low 4 bits. */
-function entryHeader(type: number, size: number): Buffer {
+export function packEntryHeader(type: number, size: number): Buffer {
   const bytes: number[] = [];
   let byte = (type << 4) | (size & 15);
   let rest = Math.floor(size / 16);

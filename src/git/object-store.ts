@@ -44,7 +44,13 @@ export function openObjectStore(gitdir: string): ObjectStore {
   async function findInPacks(oid: string, rescan: boolean): Promise<GitObject | undefined> {
     if (!packs || rescan) packs = await listPacks();
     for (const idx of packs) {
-      const { index, pack } = await openPack(idx, findAnywhere);
+      // A pack merged away by consolidatePacks since we listed them: look again.
+      const opened = await openPack(idx, findAnywhere).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === "ENOENT" && !rescan) return undefined;
+        throw err;
+      });
+      if (!opened) return findInPacks(oid, true);
+      const { index, pack } = opened;
       const offset = index.find(oid);
       if (offset !== undefined) return pack.read(offset);
     }
@@ -71,10 +77,14 @@ export function openObjectStore(gitdir: string): ObjectStore {
       return (await findAnywhere(oid).catch(() => undefined)) !== undefined;
     },
     async storedSize(oid) {
-      for (const idx of (packs ??= await listPacks())) {
-        const { index, entryEnd } = await openPack(idx, findAnywhere);
-        const offset = index.find(oid);
-        if (offset !== undefined) return entryEnd(offset) - offset;
+      try {
+        for (const idx of (packs ??= await listPacks())) {
+          const { index, entryEnd } = await openPack(idx, findAnywhere);
+          const offset = index.find(oid);
+          if (offset !== undefined) return entryEnd(offset) - offset;
+        }
+      } catch {
+        // Only a hint: a pack merged away meanwhile just means "unknown".
       }
       return 0;
     },
@@ -133,4 +143,13 @@ function openPack(idx: string, external: (oid: string) => Promise<GitObject | un
     void evicted.then((p) => p.pack.close()).catch(() => undefined);
   }
   return opened;
+}
+
+/** Closes packs that are about to be deleted, so no descriptor keeps their disk space. */
+export async function forgetPacks(idxPaths: string[]): Promise<void> {
+  for (const idx of idxPaths) {
+    const opened = openPacks.get(idx);
+    openPacks.delete(idx);
+    await opened?.then((p) => p.pack.close()).catch(() => undefined);
+  }
 }

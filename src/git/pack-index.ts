@@ -27,6 +27,8 @@ export interface PackIndex {
   find(oid: string): number | undefined;
   /** Every entry's start offset, ascending: an entry ends where the next begins. */
   sortedOffsets(): Float64Array;
+  /** Every object id, in index order (hex). */
+  oids(): string[];
 }
 
 export async function readPackIndex(path: string): Promise<PackIndex> {
@@ -66,6 +68,9 @@ export function parsePackIndex(buf: Uint8Array, name = "pack index"): PackIndex 
         else hi = mid;
       }
       return undefined;
+    },
+    oids() {
+      return Array.from({ length: count }, (_, i) => Buffer.from(buf.subarray(oids + i * 20, oids + i * 20 + 20)).toString("hex"));
     },
     sortedOffsets() {
       const all = new Float64Array(count);

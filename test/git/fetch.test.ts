@@ -107,8 +107,13 @@ describe("fetchRef", () => {
         const body = new ReadableStream<Uint8Array>({
           async pull(controller) {
             const { done, value } = await reader.read();
-            if (done || sent > 4_000) {
-              cut = !done;
+            if (done) {
+              controller.close();
+              return;
+            }
+            if (sent + value.length > 4_000) {
+              controller.enqueue(value.subarray(0, 4_000 - sent));
+              cut = true;
               controller.error(new Error("connection cut"));
               return;
             }
@@ -134,5 +139,33 @@ describe("fetchRef", () => {
     } finally {
       await upstream.stop();
     }
+  });
+});
+
+describe("consolidatePacks", () => {
+  test("after many incremental fetches the small packs are merged into one, and native git still finds every object", async () => {
+    const { root, work, reposRoot } = await site(20);
+    const server = await serve({ root: reposRoot });
+    const repo = await initRepository(join(root, "checkout"), server.url("site.git"));
+    let commit = (await fetchRef(repo, options(server.url("site.git")))).commit;
+    await setHead(repo, REF, commit);
+    const packsAfter: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      await commitFiles(work, { [`pages/p${i}.html`]: `version ${i}\n` }, `change ${i}`);
+      await push(work);
+      commit = (await fetchRef(repo, options(server.url("site.git")))).commit;
+      await setHead(repo, REF, commit);
+      packsAfter.push((await packDir(repo.dir)).filter((f) => f.endsWith(".pack")).length);
+    }
+
+    // One more pack per fetch up to 16; the fetch that makes 17 merges all but the first snapshot into one.
+    expect(packsAfter.slice(0, 15)).toEqual(Array.from({ length: 15 }, (_, i) => i + 2));
+    expect(packsAfter.slice(15)).toEqual([2, 3, 4, 5, 6]);
+    await git(repo.dir, "fsck", "--strict", "--no-dangling");
+    for (const pack of (await packDir(repo.dir)).filter((f) => f.endsWith(".pack"))) {
+      await git(repo.dir, "verify-pack", join(".git/objects/pack", pack));
+    }
+    expect((await packDir(repo.dir)).filter((f) => f.startsWith("tmp_"))).toEqual([]);
+    expect(await git(repo.dir, "cat-file", "-p", `${commit}:pages/p19.html`)).toBe("version 19");
   });
 });
