@@ -1,9 +1,6 @@
-import { createHash } from "node:crypto";
 import { open, readdir, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { deflateSync } from "node:zlib";
-import { packEntryHeader, TYPE_CODES } from "./fix-thin-pack.ts";
-import { objectId } from "./index-pack.ts";
+import { sealPack, writeWholeObject } from "./fix-thin-pack.ts";
 import { forgetPacks, type ObjectStore } from "./object-store.ts";
 import { readPackIndex, writePackIndex, type PackIndexEntry } from "./pack-index.ts";
 
@@ -37,26 +34,15 @@ export async function consolidatePacks(gitdir: string, objects: ObjectStore, max
       for (const oid of index.oids()) {
         if (seen.has(oid)) continue;
         seen.add(oid);
-        const object = await objects.read(oid);
-        const entry = Buffer.concat([packEntryHeader(TYPE_CODES[object.type], object.data.length), deflateSync(object.data)]);
-        await file.write(entry, 0, entry.length, offset);
-        entries.push({ oid: objectId(object.type, object.data), offset, crc32: Bun.hash.crc32(entry) });
-        offset += entry.length;
+        const entry = await writeWholeObject(file, offset, await objects.read(oid));
+        entries.push(entry);
+        offset = entry.end;
       }
     }
     const header = Buffer.from([0x50, 0x41, 0x43, 0x4b, 0, 0, 0, 2, 0, 0, 0, 0]); // "PACK", version 2
     header.writeUInt32BE(entries.length, 8);
     await file.write(header, 0, 12, 0);
-    // The trailer covers the header, which is only final now: hash the file from the start.
-    const checksum = createHash("sha1").update(header);
-    const chunk = Buffer.allocUnsafe(1024 * 1024);
-    for (let at = 12; at < offset; ) {
-      const { bytesRead } = await file.read(chunk, 0, Math.min(chunk.length, offset - at), at);
-      checksum.update(chunk.subarray(0, bytesRead));
-      at += bytesRead;
-    }
-    const trailer = checksum.digest();
-    await file.write(trailer, 0, 20, offset);
+    const trailer = await sealPack(file, offset);
     await file.close();
     const packName = `pack-${trailer.toString("hex")}`;
     await writePackIndex(`${tmp}.idx`, entries, trailer);

@@ -1,11 +1,11 @@
 import { createHash } from "node:crypto";
-import { open } from "node:fs/promises";
+import { open, type FileHandle } from "node:fs/promises";
 import { deflateSync } from "node:zlib";
 import type { GitObject } from "./pack-file.ts";
 import { objectId } from "./index-pack.ts";
 import type { PackIndexEntry } from "./pack-index.ts";
 
-export const TYPE_CODES = { commit: 1, tree: 2, blob: 3, tag: 4 } as const;
+const TYPE_CODES = { commit: 1, tree: 2, blob: 3, tag: 4 } as const;
 
 /**
  * Completes a thin pack, like `git index-pack --fix-thin`: the delta bases the
@@ -25,30 +25,40 @@ export async function fixThinPack(path: string, bases: GitObject[]): Promise<{ e
     let offset = size - 20; // the old trailer is overwritten
     const entries: PackIndexEntry[] = [];
     for (const base of bases) {
-      const entry = Buffer.concat([packEntryHeader(TYPE_CODES[base.type], base.data.length), deflateSync(base.data)]);
-      await file.write(entry, 0, entry.length, offset);
-      entries.push({ oid: objectId(base.type, base.data), offset, crc32: Bun.hash.crc32(entry) });
-      offset += entry.length;
+      const entry = await writeWholeObject(file, offset, base);
+      entries.push(entry);
+      offset = entry.end;
     }
-
-    const hash = createHash("sha1");
-    const chunk = Buffer.allocUnsafe(1024 * 1024);
-    for (let at = 0; at < offset; ) {
-      const { bytesRead } = await file.read(chunk, 0, Math.min(chunk.length, offset - at), at);
-      hash.update(chunk.subarray(0, bytesRead));
-      at += bytesRead;
-    }
-    const checksum = hash.digest();
-    await file.write(checksum, 0, 20, offset);
-    await file.truncate(offset + 20);
-    return { entries, checksum };
+    return { entries, checksum: await sealPack(file, offset) };
   } finally {
     await file.close();
   }
 }
 
+/** Writes `object` undeltified at `offset`; returns its index entry and where it ends. */
+export async function writeWholeObject(file: FileHandle, offset: number, object: GitObject): Promise<PackIndexEntry & { end: number }> {
+  const entry = Buffer.concat([packEntryHeader(TYPE_CODES[object.type], object.data.length), deflateSync(object.data)]);
+  await file.write(entry, 0, entry.length, offset);
+  return { oid: objectId(object.type, object.data), offset, crc32: Bun.hash.crc32(entry), end: offset + entry.length };
+}
+
+/** Ends a pack whose content stops at `end`: its SHA-1, over everything before, becomes the trailer (and is returned). */
+export async function sealPack(file: FileHandle, end: number): Promise<Buffer> {
+  const hash = createHash("sha1");
+  const chunk = Buffer.allocUnsafe(1024 * 1024);
+  for (let at = 0; at < end; ) {
+    const { bytesRead } = await file.read(chunk, 0, Math.min(chunk.length, end - at), at);
+    hash.update(chunk.subarray(0, bytesRead));
+    at += bytesRead;
+  }
+  const checksum = hash.digest();
+  await file.write(checksum, 0, 20, end);
+  await file.truncate(end + 20);
+  return checksum;
+}
+
 /** Type in bits 4–6 of the first byte, size as a little-endian base-128 number starting with its low 4 bits. */
-export function packEntryHeader(type: number, size: number): Buffer {
+function packEntryHeader(type: number, size: number): Buffer {
   const bytes: number[] = [];
   let byte = (type << 4) | (size & 15);
   let rest = Math.floor(size / 16);
