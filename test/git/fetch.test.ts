@@ -169,3 +169,37 @@ describe("consolidatePacks", () => {
     expect(await git(repo.dir, "cat-file", "-p", `${commit}:pages/p19.html`)).toBe("version 19");
   });
 });
+
+describe("fetchRef against a misbehaving remote", () => {
+  const pkt = (line: string) => (line.length + 4).toString(16).padStart(4, "0") + line;
+
+  test.each([
+    ["refuses the request with an ERR packet", "the remote refused: access denied", () => new Response(pkt("ERR access denied\n"), { headers: { "content-type": "application/x-git-upload-pack-result" } })],
+    ["reports a failure on side-band 3", "the remote failed: pack-objects died", () => new Response("0000" + pkt("NAK\n") + pkt("\x03pack-objects died\n"), { headers: { "content-type": "application/x-git-upload-pack-result" } })],
+    ["answers HTTP 500", "HTTP 500", () => new Response("boom", { status: 500 })],
+  ])("a remote that %s fails with FETCH_FAILED naming the cause, and writes nothing", async (_what, message, answer) => {
+    const { root, reposRoot } = await site(5);
+    const server = await serve({ root: reposRoot, onRequest: (req) => (req.method === "POST" ? answer() : undefined) });
+    const repo = await initRepository(join(root, "checkout"), server.url("site.git"));
+    const before = await packDir(repo.dir);
+
+    const err = await fetchRef(repo, options(server.url("site.git"))).catch((e: unknown) => e);
+
+    expect(err).toBeInstanceOf(GitError);
+    expect((err as GitError).code).toBe("FETCH_FAILED");
+    expect((err as GitError).message).toContain(message);
+    expect(await packDir(repo.dir)).toEqual(before);
+    expect(await readdir(join(repo.gitdir, "refs/heads"))).toEqual([]);
+  });
+
+  test("a dumb HTTP server is refused with a clear message", async () => {
+    const { root, reposRoot } = await site(5);
+    const server = await serve({ root: reposRoot, onRequest: () => new Response("not git\n", { headers: { "content-type": "text/plain" } }) });
+    const repo = await initRepository(join(root, "checkout"), server.url("site.git"));
+
+    const err = await fetchRef(repo, options(server.url("site.git"))).catch((e: unknown) => e);
+
+    expect((err as GitError).code).toBe("FETCH_FAILED");
+    expect((err as GitError).message).toContain("not a smart HTTP git server");
+  });
+});
