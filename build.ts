@@ -4,7 +4,8 @@
  */
 import { $ } from "bun";
 
-const outfile = "dist/hooksd";
+// Tests build their own copy elsewhere: `bun build.ts /tmp/x/hooksd`.
+const outfile = process.argv[2] ?? "dist/hooksd";
 await $`bun build --compile --minify --sourcemap src/cli.ts --outfile ${outfile}`;
 const { size } = Bun.file(outfile);
 console.log(`built ${outfile} (${(size / 1024 / 1024).toFixed(1)} MB)`);

@@ -1,22 +1,25 @@
 /**
  * Runs one item at a time and keeps at most one waiting: a newer item replaces
- * the waiting one (which is handed to `onSuperseded`). A burst of pushes thus
+ * the waiting one (which is handed to `onSuperseded` with its replacement). A burst of pushes thus
  * becomes the running deploy plus one deploy of the newest push, and the newest
  * push is never lost.
  */
 export interface CoalescingQueue<T> {
   push(item: T): void;
-  /** Resolves once nothing runs or waits. */
+  /** Resolves once nothing runs or waits (after close(): once nothing runs). */
   idle(): Promise<void>;
+  /** Starts nothing more: the running item finishes, the waiting one stays where it is. */
+  close(): void;
   readonly busy: boolean;
 }
 
-export function createCoalescingQueue<T>(run: (item: T) => Promise<void>, onSuperseded: (item: T) => void): CoalescingQueue<T> {
+export function createCoalescingQueue<T>(run: (item: T) => Promise<void>, onSuperseded: (item: T, replacement: T) => void): CoalescingQueue<T> {
   let waiting: T | undefined;
   let draining: Promise<void> | undefined;
+  let closed = false;
 
   async function drain(): Promise<void> {
-    while (waiting !== undefined) {
+    while (waiting !== undefined && !closed) {
       const item = waiting;
       waiting = undefined;
       // `run` records its own failures. Promise.try turns a run that throws
@@ -36,8 +39,11 @@ export function createCoalescingQueue<T>(run: (item: T) => Promise<void>, onSupe
       // throws, the caller sees the error but the newest item is not lost.
       const replaced = waiting;
       waiting = item;
-      draining ??= drain();
-      if (replaced !== undefined) onSuperseded(replaced);
+      if (!closed) draining ??= drain();
+      if (replaced !== undefined) onSuperseded(replaced, item);
+    },
+    close() {
+      closed = true;
     },
     idle: () => draining ?? Promise.resolve(),
     get busy() {

@@ -1,23 +1,26 @@
 import { createCoalescingQueue, type CoalescingQueue } from "./coalescing-queue.ts";
 import { newDeployId } from "./deploy-id.ts";
 import { runDeploy, type DeployRequest } from "./pipeline.ts";
-import { isCheckout, openRepository, readHeadCommit } from "../git/repository.ts";
+import { combinedHookOutput } from "../hooks/hook-output.ts";
+import type { HookRun } from "../hooks/run-hook.ts";
 import type { LoadedTarget } from "../config/loaded-target.ts";
 import type { Logger } from "../log.ts";
 import type { ProviderName } from "../providers/push-event.ts";
 import type { DeployRecord, History } from "../state/history.ts";
+import { readTargetStatus, type TargetStatus } from "../state/target-status.ts";
+
+export type { TargetStatus };
 
 export interface Submission extends DeployRequest {
   provider?: ProviderName | undefined;
   deliveryId?: string | undefined;
 }
 
-export interface TargetStatus {
-  name: string;
-  repo: string;
-  refs: string;
-  deployedCommit: string | undefined;
-  lastDeploy: Pick<DeployRecord, "id" | "state" | "ref" | "commit" | "error" | "finishedAt"> | undefined;
+interface QueuedDeploy {
+  target: LoadedTarget;
+  record: DeployRecord;
+  /** Commits of the same ref whose deploys this one replaced in the queue. */
+  supersededCommits: string[];
 }
 
 export interface Deployer {
@@ -26,33 +29,85 @@ export interface Deployer {
   status(): Promise<TargetStatus[]>;
   /** Resolves when no deploy runs or waits (tests, shutdown). */
   idle(): Promise<void>;
+  /** False once shutdown() began: new deliveries are refused. */
+  readonly accepting: boolean;
+  /**
+   * Start-up only: runs what a previous process owed. Queued records run;
+   * records left `running` (the process died mid-deploy) are marked failed and
+   * redone. Returns the records that will run.
+   */
+  recover(): DeployRecord[];
+  /**
+   * Stops starting deploys, waits up to `graceMs` for the running ones, and
+   * leaves waiting ones `queued` in the history for the next start. True when
+   * nothing was still running at the end.
+   */
+  shutdown(graceMs: number): Promise<boolean>;
 }
 
-/** One coalescing queue per target: never two deploys of a target at once, the newest push always deployed. */
-export function createDeployer(options: { targets: LoadedTarget[]; history: History; log: Logger }): Deployer {
-  const { history, log } = options;
-  const targets = new Map(options.targets.map((t) => [t.name, t]));
-  const queues = new Map<string, CoalescingQueue<DeployRecord>>();
+/**
+ * One coalescing queue per checkout: never two deploys into one directory at
+ * once, the newest push always deployed. `targets` may be a function so that
+ * a reloaded configuration is seen; a queued deploy keeps the target it was
+ * submitted with, so a reload never changes a deploy under way.
+ */
+export function createDeployer(options: {
+  targets: readonly LoadedTarget[] | (() => readonly LoadedTarget[]);
+  history: History;
+  log: Logger;
+  /** Called after each deploy ends, whatever its outcome (the systemd status line follows it). */
+  onSettled?: (record: DeployRecord) => void;
+}): Deployer {
+  const { history, log, onSettled } = options;
+  const currentTargets = typeof options.targets === "function" ? options.targets : () => options.targets as readonly LoadedTarget[];
+  const queues = new Map<string, CoalescingQueue<QueuedDeploy>>();
+  let accepting = true;
 
-  for (const target of targets.values()) {
-    const run = (record: DeployRecord) => execute(target, record);
-    const supersede = (record: DeployRecord) => {
-      history.update(record.id, { state: "superseded", finishedAt: new Date().toISOString() });
-      log.info("deploy superseded", { deploy: record.id, target: target.name });
-    };
-    queues.set(target.name, createCoalescingQueue(run, supersede));
+  function queueFor(repo: string) {
+    let queue = queues.get(repo);
+    if (!queue) {
+      queue = createCoalescingQueue(
+        ({ target, record, supersededCommits }) => execute(target, record, supersededCommits),
+        ({ target, record, supersededCommits }, replacement) => {
+          // Deliveries can arrive out of order: the push that replaces this one
+          // may be older. It carries this commit along, and the pipeline deploys
+          // whichever of them is newest once their history is fetched.
+          if (record.commit && record.ref === replacement.record.ref) {
+            replacement.supersededCommits.push(record.commit, ...supersededCommits);
+          }
+          const reason = "a later delivery arrived before this deploy started";
+          history.update(record.id, { state: "superseded", reason, finishedAt: new Date().toISOString() });
+          log.info("deploy superseded", { deploy: record.id, target: target.name, reason });
+        },
+      );
+      if (!accepting) queue.close();
+      queues.set(repo, queue);
+    }
+    return queue;
   }
 
-  async function execute(target: LoadedTarget, record: DeployRecord): Promise<void> {
+  async function execute(target: LoadedTarget, record: DeployRecord, supersededCommits: string[]): Promise<void> {
     history.update(record.id, { state: "running", startedAt: new Date().toISOString() });
     log.info("deploy started", { deploy: record.id, target: target.name, ref: record.ref, commit: record.commit });
+    const hooks: HookRun[] = [];
     try {
-      const outcome = await runDeploy(target, record);
+      // The commit is recorded before the work tree changes, so a redo after a crash converges on that same commit.
+      const pin = (commit: string) => void history.update(record.id, { commit });
+      const request = { ref: record.ref, commit: record.commit, supersededCommits };
+      const outcome = await runDeploy(target, request, { id: record.id, log, hooks, onFetched: pin });
+      if (outcome.superseded) {
+        history.update(record.id, { state: "superseded", reason: outcome.superseded, previous: outcome.previous, timings: outcome.timings, finishedAt: new Date().toISOString() });
+        log.info("deploy superseded", { deploy: record.id, target: target.name, commit: record.commit, deployed: outcome.previous, reason: outcome.superseded });
+        return;
+      }
       history.update(record.id, {
         state: "succeeded",
         commit: outcome.commit,
         previous: outcome.previous,
         timings: outcome.timings,
+        release: outcome.release,
+        hooks,
+        hookOutput: combinedHookOutput(hooks),
         finishedAt: new Date().toISOString(),
       });
       log.info("deploy succeeded", {
@@ -61,63 +116,98 @@ export function createDeployer(options: { targets: LoadedTarget[]; history: Hist
         previous: outcome.previous,
         commit: outcome.commit,
         changedPaths: outcome.changedPaths,
+        release: outcome.release,
+        reusedFiles: outcome.reusedFiles,
         bytesReceived: outcome.bytesReceived,
         timings: outcome.timings,
       });
     } catch (err) {
       const error = err instanceof Error ? err.message : String(err);
       const code = (err as { code?: unknown }).code;
-      history.update(record.id, { state: "failed", error, finishedAt: new Date().toISOString() });
-      log.error("deploy failed", { deploy: record.id, target: target.name, code, error });
+      // Published, then switched back by the health check.
+      const rolledBack = code === "HEALTH_CHECK_FAILED";
+      history.update(record.id, { state: rolledBack ? "rolled-back" : "failed", error, hooks, hookOutput: combinedHookOutput(hooks), finishedAt: new Date().toISOString() });
+      log.error(rolledBack ? "deploy rolled back" : "deploy failed", { deploy: record.id, target: target.name, code, error });
+    } finally {
+      onSettled?.(history.get(record.id)!);
     }
   }
 
-  return {
-    submit(targetName, submission) {
-      const queue = queues.get(targetName);
-      if (!queue) throw new Error(`unknown target ${targetName}`);
-      const record: DeployRecord = {
-        id: newDeployId(),
-        target: targetName,
-        provider: submission.provider,
-        deliveryId: submission.deliveryId,
-        ref: submission.ref,
-        commit: submission.commit,
-        previous: undefined,
-        state: "queued",
-        error: undefined,
-        queuedAt: new Date().toISOString(),
-        startedAt: undefined,
-        finishedAt: undefined,
-        timings: {},
-      };
-      history.add(record);
-      queue.push(record);
-      return record;
-    },
+  function submit(targetName: string, submission: Submission): DeployRecord {
+    const target = currentTargets().find((t) => t.name === targetName);
+    if (!target) throw new Error(`unknown target ${targetName}`);
+    const record: DeployRecord = {
+      id: newDeployId(),
+      target: targetName,
+      provider: submission.provider,
+      deliveryId: submission.deliveryId,
+      ref: submission.ref,
+      commit: submission.commit,
+      previous: undefined,
+      state: "queued",
+      error: undefined,
+      queuedAt: new Date().toISOString(),
+      startedAt: undefined,
+      finishedAt: undefined,
+      timings: {},
+    };
+    history.add(record);
+    queueFor(target.repo).push({ target, record, supersededCommits: [] });
+    return record;
+  }
 
-    async status() {
-      return Promise.all(
-        [...targets.values()].map(async (t) => {
-          const last = history.latest(t.name);
-          return {
-            name: t.name,
-            repo: t.repo,
-            refs: t.refs,
-            deployedCommit: await deployedCommit(t.repo),
-            lastDeploy: last && { id: last.id, state: last.state, ref: last.ref, commit: last.commit, error: last.error, finishedAt: last.finishedAt },
-          };
-        }),
-      );
-    },
+  function recover(): DeployRecord[] {
+    const owed: DeployRecord[] = [];
+    for (const record of history.unfinished()) {
+      const target = currentTargets().find((t) => t.name === record.target);
+      // Another process (a `hooksd deploy`, a daemon with other targets) may own it.
+      if (!target) continue;
+      if (record.state === "queued") {
+        log.info("deploy resumed", { deploy: record.id, target: record.target, ref: record.ref, commit: record.commit });
+        queueFor(target.repo).push({ target, record, supersededCommits: [] });
+        owed.push(record);
+        continue;
+      }
+      // Left `running`: the process died mid-deploy and the checkout may be
+      // half-written. The in-place update moves HEAD last and counts files
+      // already equal to their target as clean, so only the SAME commit is
+      // safe to apply now; it is pushed before any queued record (oldest
+      // first) and, once running, is never superseded.
+      const redo = submit(record.target, { ref: record.ref, commit: record.commit, provider: record.provider, deliveryId: record.deliveryId });
+      history.update(record.id, {
+        state: "failed",
+        error: `interrupted: hooksd stopped while this deploy was running (crash, kill or shutdown timeout); redone as deploy ${redo.id}`,
+        finishedAt: new Date().toISOString(),
+      });
+      log.warn("deploy interrupted, redoing it", { deploy: record.id, redo: redo.id, target: record.target, commit: record.commit });
+      owed.push(redo);
+    }
+    return owed;
+  }
+
+  return {
+    submit,
+    recover,
+
+    status: () => Promise.all(currentTargets().map((t) => readTargetStatus(t, history))),
 
     async idle() {
       await Promise.all([...queues.values()].map((q) => q.idle()));
     },
-  };
-}
 
-async function deployedCommit(dir: string): Promise<string | undefined> {
-  if (!(await isCheckout(dir))) return undefined;
-  return readHeadCommit(await openRepository(dir));
+    get accepting() {
+      return accepting;
+    },
+
+    async shutdown(graceMs) {
+      accepting = false;
+      for (const queue of queues.values()) queue.close();
+      const running = Promise.all([...queues.values()].map((q) => q.idle())).then(() => true);
+      let timer: Timer | undefined;
+      const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(resolve, graceMs, false)));
+      const finished = await Promise.race([running, timeout]);
+      clearTimeout(timer);
+      return finished;
+    },
+  };
 }

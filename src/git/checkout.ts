@@ -1,10 +1,12 @@
-import { lstat, mkdir, rename, rm, rmdir, symlink, unlink, writeFile } from "node:fs/promises";
+import { constants } from "node:fs";
+import { copyFile, lstat, mkdir, rename, rm, rmdir, symlink, unlink, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { entryFromStats, type IndexEntry } from "./index-file.ts";
 import { ancestors, nonDirectoryAncestorFinder } from "./local-changes.ts";
 import type { Repository } from "./repository.ts";
 import type { Change } from "./tree-diff.ts";
 import { forEachLimit } from "../util/for-each-limit.ts";
+import { removeStaleTemps, tempName } from "./stale-temps.ts";
 
 const SYMLINK = 0o120000;
 const GITLINK = 0o160000;
@@ -15,8 +17,18 @@ const BLOB_BYTES_IN_FLIGHT = 4 * 1024 * 1024;
  * then additions and modifications. Each file is written beside its final
  * name and renamed into place, so a reader never sees a half-written file.
  * Returns fresh index entries for every path written.
+ *
+ * `reuseFrom` may name an existing file with the wanted content (the same path
+ * in the previous release): it is copied with FICLONE — a reflink where the
+ * file system has them, a kernel-side copy otherwise — instead of inflating
+ * the blob. Never a hard link: writing into one release must not change another.
  */
-export async function applyChanges(repo: Repository, dir: string, changes: Change[], options: { clearObstacles: boolean }): Promise<IndexEntry[]> {
+export async function applyChanges(
+  repo: Repository,
+  dir: string,
+  changes: Change[],
+  options: { clearObstacles: boolean; reuseFrom?: (change: Change) => Promise<string | undefined> },
+): Promise<IndexEntry[]> {
   const removals: string[] = [];
   const nonDirectoryAncestor = nonDirectoryAncestorFinder(dir);
   for (const { path, before, after } of changes) {
@@ -28,11 +40,13 @@ export async function applyChanges(repo: Repository, dir: string, changes: Chang
   await pruneEmptyDirs(dir, removals);
 
   const writes = changes.filter((c) => c.after);
+  await removeStaleTemps(dir, writes.map((c) => c.path));
   const entries: IndexEntry[] = [];
   // Small files go 16 at a time; big ones are held to a byte budget, so memory stays bounded.
   const budget = createByteBudget(BLOB_BYTES_IN_FLIGHT);
   const made = new Set<string>();
-  await forEachLimit(writes, 16, async ({ path, after }) => {
+  await forEachLimit(writes, 16, async (change) => {
+    const { path, after } = change;
     const full = join(dir, path);
     if (options.clearObstacles) await clearObstacles(dir, path);
     const parent = dirname(full);
@@ -40,10 +54,12 @@ export async function applyChanges(repo: Repository, dir: string, changes: Chang
       await mkdir(parent, { recursive: true });
       made.add(parent);
     }
-    const size = await repo.objects.storedSize(after!.oid);
+    const source = await options.reuseFrom?.(change);
+    // A copied file never passes through memory: only blobs read from the pack count against the budget.
+    const size = source === undefined ? await repo.objects.storedSize(after!.oid) : 0;
     await budget.acquire(size);
     try {
-      await writeEntry(repo, full, after!.mode, after!.oid);
+      await writeEntry(repo, full, after!.mode, after!.oid, source);
     } finally {
       budget.release(size);
     }
@@ -52,20 +68,22 @@ export async function applyChanges(repo: Repository, dir: string, changes: Chang
   return entries;
 }
 
-async function writeEntry(repo: Repository, full: string, mode: number, oid: string): Promise<void> {
+async function writeEntry(repo: Repository, full: string, mode: number, oid: string, source: string | undefined): Promise<void> {
   if (mode === GITLINK) {
     // Like git without `submodule update`: an empty directory marks the submodule.
     await mkdir(full, { recursive: true });
     return;
   }
-  const blob = await repo.objects.readAs(oid, "blob");
-  const temp = join(dirname(full), `.hooksd-tmp-${process.pid}-${Math.random().toString(36).slice(2)}`);
+  const temp = tempName(full);
   try {
-    if (mode === SYMLINK) {
-      await symlink(Buffer.from(blob).toString(), temp);
+    if (source !== undefined) {
+      // copyFile keeps the source's permission bits, which already match `mode`.
+      await copyFile(source, temp, constants.COPYFILE_FICLONE);
+    } else if (mode === SYMLINK) {
+      await symlink(Buffer.from(await readBlob(repo, oid)).toString(), temp);
     } else {
       // A new file: its mode is masked by the umask, as git's checkout does.
-      await writeFile(temp, blob, { mode: mode === 0o100755 ? 0o777 : 0o666 });
+      await writeFile(temp, await readBlob(repo, oid), { mode: mode === 0o100755 ? 0o777 : 0o666 });
     }
     await rename(temp, full).catch(async (err: NodeJS.ErrnoException) => {
       // rename() cannot replace a directory (a tracked directory turning into a file): it is empty by now.
@@ -77,6 +95,10 @@ async function writeEntry(repo: Repository, full: string, mode: number, oid: str
     await rm(temp, { force: true });
     throw err;
   }
+}
+
+async function readBlob(repo: Repository, oid: string): Promise<Uint8Array> {
+  return repo.objects.readAs(oid, "blob");
 }
 
 /** Removes directories left empty by deletions, deepest first, stopping at one that is not empty. */

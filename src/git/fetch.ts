@@ -1,7 +1,7 @@
 import { consolidatePacks } from "./consolidate-packs.ts";
 import { GitError } from "./git-error.ts";
 import { createGitTransport, type GitTransport } from "./http-client.ts";
-import { readCommitTree, readHeadCommit, type Repository } from "./repository.ts";
+import { peelToCommit, readHeadCommit, type Repository } from "./repository.ts";
 import { readShallow, updateShallow } from "./shallow.ts";
 import { storePack } from "./store-pack.ts";
 import { discoverRefs, INFINITE_DEPTH, requestPack, type Advertisement } from "./upload-pack.ts";
@@ -40,12 +40,12 @@ export async function fetchRef(repo: Repository, options: FetchOptions): Promise
     const ad = await discoverRefs(transport, options.url);
     tip = ad.refs.get(options.ref);
     if (tip) {
-      commit = options.commit ?? ad.peeled.get(options.ref) ?? tip;
-      if (!(await repo.objects.has(commit))) {
-        await fetchPack(repo, transport, options.url, ad, tip, 1);
-        // The ref moved on since the push: the pushed commit is further back, so fetch the rest of the history.
-        if (!(await repo.objects.has(commit))) await fetchPack(repo, transport, options.url, ad, tip, INFINITE_DEPTH);
-      }
+      commit = options.commit ?? tip;
+      // Always one pack request, even with everything already here (a redeploy): the deploy then
+      // still proves the remote serves this ref to us, and it costs one round trip and an empty pack.
+      await fetchPack(repo, transport, options.url, ad, tip, 1);
+      // The ref moved on since the push: the pushed commit is further back, so fetch the rest of the history.
+      if (!(await repo.objects.has(commit))) await fetchPack(repo, transport, options.url, ad, tip, INFINITE_DEPTH);
     }
   } catch (cause) {
     throw new GitError("FETCH_FAILED", `fetching ${options.ref} from ${redactUrl(options.url)} failed: ${describe(cause)}`, { cause });
@@ -53,18 +53,22 @@ export async function fetchRef(repo: Repository, options: FetchOptions): Promise
   if (!tip) throw new GitError("FETCH_FAILED", `${redactUrl(options.url)} has no ref ${options.ref}`);
 
   // The ref may have moved on since the push; the pushed commit must still
-  // have come along (it does unless history was rewritten since).
-  await readCommitTree(repo, commit!).catch(() => {
-    throw new GitError("COMMIT_NOT_FOUND", `pushed commit ${commit} is no longer reachable from ${options.ref} (now ${tip})`);
+  // have come along (it does unless history was rewritten since). An
+  // annotated tag is peeled to its commit, which is what gets checked out.
+  const wanted = commit!;
+  const peeled = await peelToCommit(repo, wanted).catch(() => {
+    throw new GitError("COMMIT_NOT_FOUND", `pushed commit ${wanted} is no longer reachable from ${options.ref} (now ${tip})`);
   });
-  return { commit: commit!, bytesReceived };
+  return { commit: peeled, bytesReceived };
 }
 
 async function fetchPack(repo: Repository, transport: GitTransport, url: string, ad: Advertisement, tip: string, depth: number): Promise<void> {
-  const head = await readHeadCommit(repo);
+  const known = [await readHeadCommit(repo), tip].filter((oid): oid is string => oid !== undefined);
+  const haves = [];
+  for (const oid of new Set(known)) if (await repo.objects.has(oid)) haves.push(oid);
   const response = await requestPack(transport, url, ad, {
     wants: [tip],
-    haves: head && (await repo.objects.has(head)) ? [head] : [],
+    haves,
     shallow: await readShallow(repo.gitdir),
     depth,
   });

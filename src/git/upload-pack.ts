@@ -11,8 +11,6 @@ import { FLUSH, packetText, pktLine, PktReader } from "./pkt-line.ts";
 export interface Advertisement {
   /** Ref name → the id it points at. */
   refs: Map<string, string>;
-  /** Annotated tag name → the commit it peels to. */
-  peeled: Map<string, string>;
   capabilities: Set<string>;
 }
 
@@ -58,7 +56,7 @@ export async function discoverRefs(transport: GitTransport, url: string): Promis
   if (!first || packetText(first) !== `# service=${SERVICE}`) throw new PackError("unexpected ref advertisement from the remote");
   if ((await reader.read()) !== null) throw new PackError("unexpected ref advertisement from the remote");
 
-  const ad: Advertisement = { refs: new Map(), peeled: new Map(), capabilities: new Set() };
+  const ad: Advertisement = { refs: new Map(), capabilities: new Set() };
   for (let packet = await reader.read(); packet; packet = await reader.read()) {
     let line = packetText(packet);
     const nul = line.indexOf("\0");
@@ -70,8 +68,8 @@ export async function discoverRefs(transport: GitTransport, url: string): Promis
     if (!match) throw new PackError(`bad ref line from the remote: ${JSON.stringify(line)}`);
     const [, oid, name] = match as unknown as [string, string, string];
     if (name === "capabilities^{}") continue; // an empty repository
-    if (name.endsWith("^{}")) ad.peeled.set(name.slice(0, -3), oid);
-    else ad.refs.set(name, oid);
+    // "name^{}" lines give what annotated tags peel to; we peel tags ourselves once fetched.
+    if (!name.endsWith("^{}")) ad.refs.set(name, oid);
   }
   return ad;
 }

@@ -1,9 +1,16 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import { createMiddleware } from "hono/factory";
+import { createConfigRef, type ConfigRef } from "../config/config-ref.ts";
 import type { LoadedTarget } from "../config/loaded-target.ts";
+import type { Secret } from "../config/secret.ts";
 import type { Deployer } from "../deploy/deployer.ts";
 import type { Logger } from "../log.ts";
+import type { Metrics } from "../metrics/hooksd-metrics.ts";
+import type { History } from "../state/history.ts";
+import { createMemoryDeliveryIds, type DeliveryIds } from "../state/delivery-ids.ts";
 import { createAccessLog, type AccessLogVariables } from "./access-log.ts";
+import { createAdminAccess, type ConnBindings } from "./admin-access.ts";
 import { HttpError } from "./http-error.ts";
 import { createErrorHandler, tooLarge } from "./on-error.ts";
 import { createWebhookHandler } from "./webhook.ts";
@@ -12,21 +19,50 @@ import { createWebhookHandler } from "./webhook.ts";
 export const MAX_BODY_BYTES = 25 * 1024 * 1024;
 
 export interface AppOptions {
-  /** The target `POST /` deploys. */
-  target: LoadedTarget;
+  /** The current configuration, read through one swappable reference so that SIGHUP can replace it. */
+  config?: ConfigRef | undefined;
+  /** Shorthand for a fixed configuration of this one target. */
+  target?: LoadedTarget | undefined;
   deployer: Deployer;
   log: Logger;
+  /** Delivery ids already deployed; kept in memory unless given (serve passes the sqlite store). */
+  deliveryIds?: DeliveryIds | undefined;
+  /** Serves GET /deploys/:id. */
+  history?: History | undefined;
+  /** Counts deliveries and serves GET /metrics. */
+  metrics?: Metrics | undefined;
+  /** Opens the admin endpoints to non-loopback clients that present it. */
+  adminToken?: Secret | undefined;
 }
 
-export function createApp({ target, deployer, log }: AppOptions) {
-  const app = new Hono<{ Variables: AccessLogVariables }>();
+export function createApp({ config, target, deployer, log, deliveryIds, history, metrics, adminToken }: AppOptions) {
+  const current = config ?? createConfigRef({ targets: target ? [target] : [] });
+  const webhook = createWebhookHandler({ config: current, deployer, deliveryIds: deliveryIds ?? createMemoryDeliveryIds() });
+  const app = new Hono<{ Variables: AccessLogVariables; Bindings: ConnBindings }>();
   app.use(createAccessLog(log));
+  const admin = createAdminAccess(adminToken);
 
-  app.post("/", bodyLimit({ maxSize: MAX_BODY_BYTES, onError: tooLarge }), createWebhookHandler({ target, deployer }));
+  const limit = bodyLimit({ maxSize: MAX_BODY_BYTES, onError: tooLarge });
+  const countDelivery = createMiddleware<{ Variables: AccessLogVariables }>(async (c, next) => {
+    await next();
+    metrics?.delivery(String(c.get("logFields").provider ?? "unknown"), c.res.status);
+  });
+  app.post("/", countDelivery, limit, webhook);
+  app.post("/hooks/:name", countDelivery, limit, webhook);
   app.get("/healthz", (c) => c.json({ ok: true }));
-  app.get("/status", async (c) => c.json({ targets: await deployer.status() }));
+  app.get("/status", admin, async (c) => c.json({ targets: await deployer.status() }));
+  app.get("/deploys/:id", admin, (c) => {
+    const record = history?.get(c.req.param("id"));
+    if (!record) throw new HttpError(404, "NO_SUCH_DEPLOY", `no deploy ${c.req.param("id")} in the history`);
+    return c.json(record);
+  });
+  app.get("/metrics", admin, (c) => {
+    if (!metrics) throw new HttpError(404, "NOT_FOUND", "no such endpoint");
+    return c.body(metrics.render(), 200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" });
+  });
 
-  for (const [path, allow] of [["/", "POST"], ["/healthz", "GET"], ["/status", "GET"]] as const) {
+  const routes = [["/", "POST"], ["/hooks/:name", "POST"], ["/healthz", "GET"], ["/status", "GET"], ["/deploys/:id", "GET"], ["/metrics", "GET"]] as const;
+  for (const [path, allow] of routes) {
     app.all(path, (c) => {
       c.header("Allow", allow);
       throw new HttpError(405, "METHOD_NOT_ALLOWED", `${c.req.method} is not allowed here (use ${allow})`);

@@ -6,7 +6,7 @@ export class HttpError extends Error {
   override name = "HttpError";
 
   constructor(
-    readonly status: 400 | 401 | 404 | 405 | 413 | 500 | 503,
+    readonly status: 400 | 401 | 403 | 404 | 405 | 413 | 500 | 503,
     readonly code: string,
     message: string,
   ) {

@@ -27,7 +27,7 @@ export interface InPlaceResult {
  * Nothing is written until every obstacle is known. HEAD moves last: if the
  * process dies half-way, HEAD still names the old commit and running the same
  * deploy again converges, because files already equal to their target count
- * as clean.
+ * as clean, and temp files the dead process left beside them are removed.
  */
 export async function updateInPlace(repo: Repository, update: InPlaceUpdate): Promise<InPlaceResult> {
   const [fromTree, toTree] = await Promise.all([

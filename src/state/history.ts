@@ -1,9 +1,23 @@
 import type { Database } from "bun:sqlite";
+import type { HookRun } from "../hooks/run-hook.ts";
 import type { ProviderName } from "../providers/push-event.ts";
 
-export type DeployState = "queued" | "running" | "succeeded" | "failed" | "superseded";
+/** "rolled-back": published, then switched back because the health check failed. */
+export type DeployState = "queued" | "running" | "succeeded" | "failed" | "superseded" | "rolled-back";
 
-export type Phase = "fetch" | "checkout";
+/** A deploy that has not reached one of these states is still owed work (see Deployer.recover). */
+export const UNFINISHED_STATES: readonly DeployState[] = ["queued", "running"];
+
+export type Phase = "fetch" | "checkout" | "hooks" | "publish";
+
+/** Hook output kept per deploy; the tail matters most (where a script failed). */
+export const HOOK_OUTPUT_LIMIT = 64 * 1024;
+
+/** Keeps the last HOOK_OUTPUT_LIMIT characters, marking the cut. */
+export function boundHookOutput(text: string): string {
+  if (text.length <= HOOK_OUTPUT_LIMIT) return text;
+  return `[... ${text.length - HOOK_OUTPUT_LIMIT} characters cut ...]\n${text.slice(-HOOK_OUTPUT_LIMIT)}`;
+}
 
 export interface DeployRecord {
   id: string;
@@ -17,11 +31,21 @@ export interface DeployRecord {
   previous: string | undefined;
   state: DeployState;
   error: string | undefined;
+  /** Why a deploy was superseded (a newer push, or an older commit than the deployed one). */
+  reason?: string | undefined;
   queuedAt: string;
   startedAt: string | undefined;
   finishedAt: string | undefined;
   /** Milliseconds per phase. */
   timings: Partial<Record<Phase, number>>;
+  /** What the deploy's hooks printed, bounded by boundHookOutput(). */
+  hookOutput?: string | undefined;
+  /** A `hooksd rollback` rather than a deploy (absent: a deploy). */
+  kind?: "deploy" | "rollback";
+  /** The atomic strategy's release this record made or switched to. */
+  release?: string | undefined;
+  /** Every hook run, each with its bounded output. */
+  hooks?: HookRun[];
 }
 
 /** Where deploy records live: in sqlite under the state dir, or in memory for one-off runs and tests. */
@@ -32,6 +56,8 @@ export interface History {
   latest(target: string): DeployRecord | undefined;
   /** Newest first. */
   list(options?: { target?: string | undefined; limit?: number | undefined }): DeployRecord[];
+  /** Records still queued or running, oldest first: what a stop or a crash left owed. */
+  unfinished(): DeployRecord[];
 }
 
 export function createMemoryHistory(limit = 1000): History {
@@ -59,6 +85,7 @@ export function createMemoryHistory(limit = 1000): History {
         .reverse()
         .slice(0, limit);
     },
+    unfinished: () => [...records.values()].filter((r) => UNFINISHED_STATES.includes(r.state)),
   };
 }
 
@@ -82,6 +109,9 @@ export function createSqliteHistory(db: Database, keep = 1000): History {
   const prune = db.prepare(
     "DELETE FROM deploys WHERE target = $target AND id NOT IN (SELECT id FROM deploys WHERE target = $target ORDER BY rowid DESC LIMIT $keep)",
   );
+  const owed = db.prepare<{ record: string }, []>(
+    `SELECT record FROM deploys WHERE json_extract(record, '$.state') IN (${UNFINISHED_STATES.map((s) => `'${s}'`).join(", ")}) ORDER BY rowid`,
+  );
   const parse = (row: { record: string } | null) => (row ? (JSON.parse(row.record) as DeployRecord) : undefined);
 
   return {
@@ -97,5 +127,6 @@ export function createSqliteHistory(db: Database, keep = 1000): History {
     get: (id) => parse(byId.get({ id })),
     latest: (target) => parse(newest.get({ target, limit: 1 })),
     list: ({ target, limit = 100 } = {}) => newest.all({ target: target ?? null, limit }).map((row) => parse(row)!),
+    unfinished: () => owed.all().map((row) => parse(row)!),
   };
 }

@@ -119,12 +119,12 @@ export class LineCollector {
   }
 
   /** Resolves with the first line (seen so far or later) that matches; rejects after timeoutMs or at the end of the stream. */
-  async waitFor(match: (line: string) => boolean, timeoutMs: number): Promise<string> {
+  async waitFor(match: (line: string) => boolean, timeoutMs: number, from = 0): Promise<string> {
     const deadline = Date.now() + timeoutMs;
     let ended = false;
     void this.ended.then(() => (ended = true));
     for (;;) {
-      const found = this.lines.find(match);
+      const found = this.lines.slice(from).find(match);
       if (found !== undefined) return found;
       if (ended) throw new Error(`stream ended without a matching line; lines:\n${this.text()}`);
       const left = deadline - Date.now();

@@ -12,6 +12,7 @@ setDefaultTimeout(30_000);
 
 let server: GitServer;
 let bare: string;
+let work: string;
 let commit: string;
 /** Requests held until the test lets them go, to keep a deploy running. */
 let gate: Promise<void> | undefined;
@@ -21,6 +22,7 @@ beforeAll(async () => {
   const root = join(tmp, "repos");
   const remote = await createRemote(root, "site.git");
   bare = remote.bare;
+  work = remote.work;
   commit = await commitFiles(remote.work, { "index.html": "deployer\n" }, "one");
   await push(remote.work);
   server = await startGitServer({ root, onRequest: async () => void (await gate) });
@@ -39,7 +41,8 @@ async function target(name: string): Promise<LoadedTarget> {
     strategy: "in-place",
     force: false,
     fetchTimeoutSeconds: 30,
-    secret: undefined,
+    secrets: [],
+    signingTokens: [],
     credentials: undefined,
   };
 }
@@ -127,5 +130,30 @@ describe("createDeployer", () => {
       release();
       gate = undefined;
     }
+  });
+
+  test("a burst delivered out of order still deploys its newest push", async () => {
+    const history = createMemoryHistory();
+    const t = await target("site");
+    const deployer = createDeployer({ targets: [t], history, log: createLogger(() => {}) });
+    const older = await commitFiles(work, { "index.html": "older\n" }, "older");
+    const newest = await commitFiles(work, { "index.html": "newest\n" }, "newest");
+    await push(work);
+
+    let release!: () => void;
+    gate = new Promise((resolve) => (release = resolve));
+    try {
+      deployer.submit("site", { ref: "refs/heads/main", commit }); // runs, held at the git server
+      const late = deployer.submit("site", { ref: "refs/heads/main", commit: newest });
+      const early = deployer.submit("site", { ref: "refs/heads/main", commit: older }); // delivered last
+      release();
+      await deployer.idle();
+      expect(history.get(late.id)?.state).toBe("superseded");
+      expect(history.get(early.id)).toMatchObject({ state: "succeeded", commit: newest });
+    } finally {
+      gate = undefined;
+      release();
+    }
+    await expectTreeEquals(t.repo, bare, newest);
   });
 });

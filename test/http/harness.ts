@@ -93,7 +93,8 @@ export async function createTarget(site: Site, overrides: Partial<LoadedTarget> 
     strategy: "in-place",
     force: false,
     fetchTimeoutSeconds: 30,
-    secret: new Secret(SECRET),
+    secrets: [new Secret(SECRET)],
+    signingTokens: [],
     credentials: undefined,
     ...overrides,
   };

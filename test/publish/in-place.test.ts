@@ -74,7 +74,8 @@ function targetFor(site: Site, overrides: Partial<LoadedTarget> = {}): LoadedTar
     strategy: "in-place",
     force: false,
     fetchTimeoutSeconds: 30,
-    secret: undefined,
+    secrets: [],
+    signingTokens: [],
     credentials: undefined,
     ...overrides,
   };

@@ -1,0 +1,36 @@
+import { readdir, rm, stat } from "node:fs/promises";
+import { join } from "node:path";
+import type { ReleaseLayout } from "./release-layout.ts";
+import { listReleases, readCurrentId, releaseBefore, removeRelease } from "./releases.ts";
+
+/** Unsealed release directories younger than this may still be being written by another process. */
+const ABANDONED_AFTER_MS = 60 * 60 * 1000;
+
+/**
+ * Keeps the newest `keep` releases plus, always, the current one and the one
+ * before it (what a rollback goes back to). Runs under the target lock, so no
+ * switch happens meanwhile.
+ */
+export async function pruneReleases(layout: ReleaseLayout, keep: number): Promise<string[]> {
+  const releases = await listReleases(layout);
+  const current = await readCurrentId(layout);
+  const protectedIds = new Set([current, releaseBefore(releases, current)?.id, ...releases.slice(-keep).map((r) => r.id)]);
+  const pruned: string[] = [];
+  for (const release of releases) {
+    if (protectedIds.has(release.id)) continue;
+    await removeRelease(layout, release.id);
+    pruned.push(release.id);
+  }
+
+  // Leftovers of crashes: unsealed release directories and temporary links.
+  const sealed = new Set(releases.map((r) => r.id));
+  for (const name of await readdir(layout.releases).catch(() => [] as string[])) {
+    if (sealed.has(name) || name === current) continue;
+    const st = await stat(join(layout.releases, name)).catch(() => undefined);
+    if (st && Date.now() - st.mtimeMs > ABANDONED_AFTER_MS) await rm(join(layout.releases, name), { recursive: true, force: true });
+  }
+  for (const name of await readdir(layout.dir)) {
+    if (name.startsWith(".current-")) await rm(join(layout.dir, name), { force: true });
+  }
+  return pruned;
+}
