@@ -17,7 +17,8 @@ interface OpenPack {
   entryEnd(offset: number): number;
 }
 
-const MAX_OPEN_PACKS = 64;
+// consolidatePacks keeps a repository at 17 packs at most, so this serves a dozen targets without reopening.
+const MAX_OPEN_PACKS = 256;
 /** Path of the .idx → its open pack, least recently used first. */
 const openPacks = new Map<string, Promise<OpenPack>>();
 
