@@ -43,6 +43,20 @@ async function diffEntry(repo: Repository, path: string, a: TreeEntry | undefine
   return [...here, ...below.map((c) => ({ ...c, path: `${path}/${c.path}` }))];
 }
 
+/**
+ * The entries of the directory at `path` ("a/b") in `tree`, or undefined when
+ * there is no such directory.
+ */
+export async function readTreeAt(repo: Repository, tree: string, path: string): Promise<Map<string, TreeEntry> | undefined> {
+  let entries = await readTree(repo, tree);
+  for (const name of path.split("/").filter(Boolean)) {
+    const entry = entries.get(name);
+    if (entry?.mode !== TREE) return undefined;
+    entries = await readTree(repo, entry.oid);
+  }
+  return entries;
+}
+
 async function readTree(repo: Repository, oid: string | undefined): Promise<Map<string, TreeEntry>> {
   const entries = new Map<string, TreeEntry>();
   if (!oid) return entries;
