@@ -1,4 +1,5 @@
 import { GitError } from "../git/git-error.ts";
+import { PackError, RemoteHttpError } from "../git/pack-error.ts";
 import { HookError } from "../hooks/hook-error.ts";
 import { ReleaseError, type ReleaseErrorCode } from "../publish/release-error.ts";
 import { LockError } from "../publish/target-lock.ts";
@@ -34,7 +35,7 @@ export interface Failure {
 }
 
 const UNREACHABLE = new Set(["ECONNREFUSED", "ConnectionRefused", "ENOTFOUND", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN", "ETIMEDOUT"]);
-const CUT = new Set(["ECONNRESET", "EPIPE", "ConnectionClosed", "ParseError", "EmptyServerResponseError"]);
+const CUT = new Set(["ECONNRESET", "EPIPE", "ConnectionClosed"]);
 const LOCAL: Record<string, FailureCode> = {
   ENOSPC: "DISK_FULL",
   EDQUOT: "DISK_FULL",
@@ -54,7 +55,7 @@ export function classifyFailure(err: unknown): Failure {
   return { code: "DEPLOY_FAILED", retryable: false };
 }
 
-/** A fetch failure, judged by what isomorphic-git or the runtime's fetch threw. */
+/** A fetch failure, judged by what src/git's fetch or the runtime's fetch threw. */
 function classifyFetch(cause: unknown): Failure {
   if (!(cause instanceof Error)) return { code: "FETCH_FAILED", retryable: false }; // e.g. the ref is gone
   const local = LOCAL[String((cause as NodeJS.ErrnoException).code)];
@@ -63,10 +64,10 @@ function classifyFetch(cause: unknown): Failure {
   const code = String((cause as { code?: unknown }).code ?? "");
   if (UNREACHABLE.has(code)) return { code: "REMOTE_UNREACHABLE", retryable: true };
   if (CUT.has(code)) return { code: "TRANSFER_CUT", retryable: true };
-  const status = (cause as { data?: { statusCode?: number } }).data?.statusCode;
-  if (status === 401 || status === 403) return { code: "REMOTE_AUTH", retryable: false };
-  if (status !== undefined && (status >= 500 || status === 408 || status === 429)) return { code: "REMOTE_ERROR", retryable: true };
-  // isomorphic-git's InternalError comes from inflating or indexing the pack: its bytes were damaged.
-  if (code === "InternalError") return { code: "CORRUPT_PACK", retryable: true };
+  if (cause instanceof RemoteHttpError) {
+    if (cause.status === 401 || cause.status === 403) return { code: "REMOTE_AUTH", retryable: false };
+    if (cause.status >= 500 || cause.status === 408 || cause.status === 429) return { code: "REMOTE_ERROR", retryable: true };
+  }
+  if (cause instanceof PackError) return cause.transfer === "cut" ? { code: "TRANSFER_CUT", retryable: true } : { code: "CORRUPT_PACK", retryable: true };
   return { code: "FETCH_FAILED", retryable: false };
 }

@@ -2,7 +2,7 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { fetchRef } from "../git/fetch.ts";
 import { basicAuth } from "../git/http-client.ts";
-import { discardRepository, initRepository, initStore, isAncestor, isCheckout, openRepository, readHeadCommit, setHead, type Repository } from "../git/repository.ts";
+import { discardRepository, initRepository, initStore, isAncestor, isCheckout, openRepository, readHeadCommit, repositoryAt, setHead, type Repository } from "../git/repository.ts";
 import { hookEnvironment } from "../hooks/hook-env.ts";
 import { createHookRunner } from "../hooks/hook-runner.ts";
 import type { HookRun } from "../hooks/run-hook.ts";
@@ -195,7 +195,7 @@ async function openCheckout(target: LoadedTarget): Promise<Repository> {
 
 /** The atomic strategy's object store, outside every release (see release-layout.ts). */
 async function openStore(target: LoadedTarget, layout: ReleaseLayout): Promise<Repository> {
-  if (await isReleaseLayout(target.repo)) return { dir: target.repo, gitdir: layout.gitdir, cache: {} };
+  if (await isReleaseLayout(target.repo)) return repositoryAt(target.repo, layout.gitdir);
   const repo = await initStore(target.repo, layout, target.remote);
   await mkdir(layout.releases, { recursive: true });
   return repo;

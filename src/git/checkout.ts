@@ -1,7 +1,6 @@
-import fs, { constants } from "node:fs";
+import { constants } from "node:fs";
 import { copyFile, lstat, mkdir, rename, rm, rmdir, symlink, unlink, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import git from "isomorphic-git";
 import { entryFromStats, type IndexEntry } from "./index-file.ts";
 import { ancestors, nonDirectoryAncestorFinder } from "./local-changes.ts";
 import type { Repository } from "./repository.ts";
@@ -11,6 +10,7 @@ import { removeStaleTemps, tempName } from "./stale-temps.ts";
 
 const SYMLINK = 0o120000;
 const GITLINK = 0o160000;
+const BLOB_BYTES_IN_FLIGHT = 4 * 1024 * 1024;
 
 /**
  * Writes `changes` into `dir`: deletions first, then emptied directories,
@@ -42,12 +42,27 @@ export async function applyChanges(
   const writes = changes.filter((c) => c.after);
   await removeStaleTemps(dir, writes.map((c) => c.path));
   const entries: IndexEntry[] = [];
+  // Small files go 16 at a time; big ones are held to a byte budget, so memory stays bounded.
+  const budget = createByteBudget(BLOB_BYTES_IN_FLIGHT);
+  const made = new Set<string>();
   await forEachLimit(writes, 16, async (change) => {
     const { path, after } = change;
     const full = join(dir, path);
     if (options.clearObstacles) await clearObstacles(dir, path);
-    await mkdir(dirname(full), { recursive: true });
-    await writeEntry(repo, full, after!.mode, after!.oid, await options.reuseFrom?.(change));
+    const parent = dirname(full);
+    if (!made.has(parent)) {
+      await mkdir(parent, { recursive: true });
+      made.add(parent);
+    }
+    const source = await options.reuseFrom?.(change);
+    // A copied file never passes through memory: only blobs read from the pack count against the budget.
+    const size = source === undefined ? await repo.objects.storedSize(after!.oid) : 0;
+    await budget.acquire(size);
+    try {
+      await writeEntry(repo, full, after!.mode, after!.oid, source);
+    } finally {
+      budget.release(size);
+    }
     entries.push(entryFromStats(path, after!.oid, after!.mode, await lstat(full, { bigint: true })));
   });
   return entries;
@@ -83,7 +98,7 @@ async function writeEntry(repo: Repository, full: string, mode: number, oid: str
 }
 
 async function readBlob(repo: Repository, oid: string): Promise<Uint8Array> {
-  return (await git.readBlob({ fs, gitdir: repo.gitdir, oid, cache: repo.cache })).blob;
+  return repo.objects.readAs(oid, "blob");
 }
 
 /** Removes directories left empty by deletions, deepest first, stopping at one that is not empty. */
@@ -108,5 +123,21 @@ async function clearObstacles(dir: string, path: string): Promise<void> {
 function ignore(...codes: string[]) {
   return (err: NodeJS.ErrnoException) => {
     if (!err.code || !codes.includes(err.code)) throw err;
+  };
+}
+
+/** Admits work while the bytes in flight stay under `limit`; one item alone is always admitted. */
+function createByteBudget(limit: number) {
+  let inFlight = 0;
+  const waiting: Array<() => void> = [];
+  return {
+    async acquire(bytes: number): Promise<void> {
+      while (inFlight > 0 && inFlight + bytes > limit) await new Promise<void>((resume) => waiting.push(resume));
+      inFlight += bytes;
+    },
+    release(bytes: number): void {
+      inFlight -= bytes;
+      for (const resume of waiting.splice(0)) resume();
+    },
   };
 }

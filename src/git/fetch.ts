@@ -1,9 +1,10 @@
-import fs from "node:fs";
-import git from "isomorphic-git";
+import { consolidatePacks } from "./consolidate-packs.ts";
 import { GitError } from "./git-error.ts";
-import { createHttpClient } from "./http-client.ts";
-import { peelToCommit, type Repository } from "./repository.ts";
-import { readTrackingRefs, restoreTrackingRefs } from "./tracking-refs.ts";
+import { createGitTransport, type GitTransport } from "./http-client.ts";
+import { peelToCommit, readHeadCommit, type Repository } from "./repository.ts";
+import { readShallow, updateShallow } from "./shallow.ts";
+import { storePack } from "./store-pack.ts";
+import { discoverRefs, INFINITE_DEPTH, requestPack, type Advertisement } from "./upload-pack.ts";
 
 export interface FetchOptions {
   url: string;
@@ -21,55 +22,65 @@ export interface FetchResult {
 }
 
 /**
- * Fetches one ref over smart HTTP into the repository's object store. Local
- * HEAD is offered as a "have", so an incremental push only transfers what
- * changed since the deployed commit.
+ * Fetches one ref over smart HTTP into the repository's object store, as
+ * `git fetch --depth 1` would: only the tip's snapshot, and with the deployed
+ * commit offered as a "have" (and our shallow boundary declared), only the
+ * objects that changed since. The pack streams to disk and is indexed there.
  */
 export async function fetchRef(repo: Repository, options: FetchOptions): Promise<FetchResult> {
   let bytesReceived = 0;
-  const http = createHttpClient({
+  const transport = createGitTransport({
     authorization: options.authorization,
     signal: AbortSignal.timeout(options.timeoutSeconds * 1000),
     onBytes: (n) => (bytesReceived += n),
   });
-  let tip: string | null;
-  const trackingRefs = await readTrackingRefs(repo);
+  let tip: string | undefined;
+  let commit: string;
   try {
-    const result = await git.fetch({
-      fs,
-      http,
-      gitdir: repo.gitdir,
-      cache: repo.cache,
-      url: options.url,
-      ref: "HEAD",
-      remoteRef: options.ref,
-      singleBranch: true,
-      tags: false,
-    });
-    tip = result.fetchHead;
+    const ad = await discoverRefs(transport, options.url);
+    tip = ad.refs.get(options.ref);
+    if (tip) {
+      commit = options.commit ?? tip;
+      // Always one pack request, even with everything already here (a redeploy): the deploy then
+      // still proves the remote serves this ref to us, and it costs one round trip and an empty pack.
+      await fetchPack(repo, transport, options.url, ad, tip, 1);
+      // The ref moved on since the push: the pushed commit is further back, so fetch the rest of the history.
+      if (!(await repo.objects.has(commit))) await fetchPack(repo, transport, options.url, ad, tip, INFINITE_DEPTH);
+    }
   } catch (cause) {
-    await restoreTrackingRefs(repo, trackingRefs);
     throw new GitError("FETCH_FAILED", `fetching ${options.ref} from ${redactUrl(options.url)} failed: ${describe(cause)}`, { cause });
   }
   if (!tip) throw new GitError("FETCH_FAILED", `${redactUrl(options.url)} has no ref ${options.ref}`);
 
-  const wanted = options.commit ?? tip;
   // The ref may have moved on since the push; the pushed commit must still
   // have come along (it does unless history was rewritten since). An
   // annotated tag is peeled to its commit, which is what gets checked out.
-  const commit = await peelToCommit(repo, wanted).catch(() => {
+  const wanted = commit!;
+  const peeled = await peelToCommit(repo, wanted).catch(() => {
     throw new GitError("COMMIT_NOT_FOUND", `pushed commit ${wanted} is no longer reachable from ${options.ref} (now ${tip})`);
   });
-  return { commit, bytesReceived };
+  return { commit: peeled, bytesReceived };
+}
+
+async function fetchPack(repo: Repository, transport: GitTransport, url: string, ad: Advertisement, tip: string, depth: number): Promise<void> {
+  const known = [await readHeadCommit(repo), tip].filter((oid): oid is string => oid !== undefined);
+  const haves = [];
+  for (const oid of new Set(known)) if (await repo.objects.has(oid)) haves.push(oid);
+  const response = await requestPack(transport, url, ad, {
+    wants: [tip],
+    haves,
+    shallow: await readShallow(repo.gitdir),
+    depth,
+  });
+  await storePack(repo.gitdir, response.pack, repo.objects);
+  // After the objects, before any ref: a crash in between leaves unreferenced objects, never a ref to missing ones.
+  await updateShallow(repo.gitdir, response.shallow, response.unshallow);
+  await consolidatePacks(repo.gitdir, repo.objects);
 }
 
 function describe(cause: unknown): string {
   if (cause instanceof Error) {
     if (cause.name === "TimeoutError" || cause.name === "AbortError") return "timed out";
-    const data = (cause as { data?: { statusCode?: number; statusMessage?: string } }).data;
-    if (data?.statusCode) return `HTTP ${data.statusCode} ${data.statusMessage ?? ""}`.trim();
-    // isomorphic-git wraps what went wrong (a damaged pack, mostly) in a long plea to report a bug.
-    if ((cause as { code?: unknown }).code === "InternalError") return `the pack could not be read (${(cause as { data?: { message?: string } }).data?.message ?? "internal error"})`;
     return cause.message;
   }
   return String(cause);

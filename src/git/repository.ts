@@ -3,14 +3,16 @@ import { mkdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import git from "isomorphic-git";
 import { GitError } from "./git-error.ts";
+import { openObjectStore, type ObjectStore } from "./object-store.ts";
 
 /**
- * A work tree with its .git directory, and the object cache isomorphic-git
- * keeps between calls (packfile indexes), shared by every step of a deploy.
+ * A work tree with its .git directory, and the object reader every step of a
+ * deploy shares (plus isomorphic-git's own cache, for code that still uses it).
  */
 export interface Repository {
   dir: string;
   gitdir: string;
+  objects: ObjectStore;
   cache: object;
   /** The first directory initRepository had to create, if any. */
   createdDir?: string | undefined;
@@ -24,7 +26,12 @@ export async function isCheckout(dir: string): Promise<boolean> {
 
 export async function openRepository(dir: string): Promise<Repository> {
   if (!(await isCheckout(dir))) throw new GitError("NOT_A_CHECKOUT", `${dir} is not a git checkout (no .git directory)`);
-  return { dir, gitdir: join(dir, ".git"), cache: {} };
+  return repositoryAt(dir, join(dir, ".git"));
+}
+
+/** A repository whose git directory is `gitdir` (the atomic strategy keeps it outside `dir`). */
+export function repositoryAt(dir: string, gitdir: string): Repository {
+  return { dir, gitdir, objects: openObjectStore(gitdir), cache: {} };
 }
 
 /** Creates DIR (and its parents) as an empty repository whose origin is `remote`. */
@@ -53,7 +60,7 @@ export async function initStore(dir: string, layout: { gitdir: string; privateDi
   await mkdir(gitdir, { recursive: true });
   await git.init({ fs, dir: gitdir, bare: true, defaultBranch: "main" });
   await git.addRemote({ fs, gitdir, remote: "origin", url: remote, force: true });
-  return { dir, gitdir, cache: {}, createdDir, createdPaths: [layout.privateDir, layout.releases] };
+  return { ...repositoryAt(dir, gitdir), createdDir, createdPaths: [layout.privateDir, layout.releases] };
 }
 
 export async function readOriginUrl(dir: string, gitdir = join(dir, ".git")): Promise<string | undefined> {
@@ -85,33 +92,61 @@ export async function setHead(repo: Repository, ref: string, commit: string): Pr
 }
 
 export async function readCommitTree(repo: Repository, oid: string): Promise<string> {
+  let commit: Uint8Array;
   try {
-    const { commit } = await git.readCommit({ fs, gitdir: repo.gitdir, oid, cache: repo.cache });
-    return commit.tree;
+    commit = await repo.objects.readAs(oid, "commit");
   } catch (cause) {
     throw new GitError("COMMIT_NOT_FOUND", `commit ${oid} is not in the repository`, { cause });
   }
+  // A commit starts with its tree: "tree <40 hex>\n".
+  const tree = /^tree ([0-9a-f]{40})\n/.exec(Buffer.from(commit.subarray(0, 46)).toString("latin1"))?.[1];
+  if (!tree) throw new GitError("COMMIT_NOT_FOUND", `commit ${oid} is corrupt (no tree)`);
+  return tree;
 }
 
-/** The commit an oid names: itself, or for an annotated tag the commit it points to. */
+/** The commit an oid names: itself, or for an annotated tag (or a chain of them) the commit it points to. */
 export async function peelToCommit(repo: Repository, oid: string): Promise<string> {
   try {
-    return (await git.readCommit({ fs, gitdir: repo.gitdir, oid, cache: repo.cache })).oid;
+    for (let hops = 0; hops < 16; hops++) {
+      const object = await repo.objects.read(oid);
+      if (object.type === "commit") return oid;
+      // A tag starts with the object it points to: "object <40 hex>\n".
+      const target = object.type === "tag" ? /^object ([0-9a-f]{40})\n/.exec(Buffer.from(object.data.subarray(0, 48)).toString("latin1"))?.[1] : undefined;
+      if (!target) break;
+      oid = target;
+    }
   } catch (cause) {
     throw new GitError("COMMIT_NOT_FOUND", `commit ${oid} is not in the repository`, { cause });
   }
+  throw new GitError("COMMIT_NOT_FOUND", `${oid} does not name a commit`);
 }
 
 /** How far back `isAncestor` looks before it gives up and answers "not known to be older". */
 export const ANCESTRY_DEPTH = 10_000;
 
-/** True when `older` is a strict ancestor of `newer`, within ANCESTRY_DEPTH commits. */
+/**
+ * True when `older` is a strict ancestor of `newer`, within ANCESTRY_DEPTH
+ * commits. A shallow checkout lacks the parents of its boundary commits: the
+ * walk stops there, so "not found" means "not known to be older".
+ */
 export async function isAncestor(repo: Repository, older: string, newer: string): Promise<boolean> {
   if (older === newer) return false;
-  try {
-    return await git.isDescendent({ fs, gitdir: repo.gitdir, oid: newer, ancestor: older, depth: ANCESTRY_DEPTH, cache: repo.cache });
-  } catch {
-    // Too deep, or history the checkout does not have: not known to be older, so the deploy goes ahead.
-    return false;
+  const seen = new Set<string>([newer]);
+  const queue = [newer];
+  while (queue.length > 0 && seen.size <= ANCESTRY_DEPTH) {
+    const commit = await repo.objects.readAs(queue.shift()!, "commit").catch(() => undefined);
+    if (!commit) continue;
+    // Parents are header lines, which end at the first blank line; the message may say anything.
+    const text = Buffer.from(commit.buffer, commit.byteOffset, commit.length).toString("latin1");
+    const end = text.indexOf("\n\n");
+    const header = end < 0 ? text : text.slice(0, end);
+    for (const [, parent] of header.matchAll(/^parent ([0-9a-f]{40})$/gm)) {
+      if (parent === older) return true;
+      if (!seen.has(parent!)) {
+        seen.add(parent!);
+        queue.push(parent!);
+      }
+    }
   }
+  return false;
 }

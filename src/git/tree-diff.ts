@@ -1,5 +1,3 @@
-import fs from "node:fs";
-import git from "isomorphic-git";
 import { GitError } from "./git-error.ts";
 import type { Repository } from "./repository.ts";
 
@@ -45,32 +43,67 @@ async function diffEntry(repo: Repository, path: string, a: TreeEntry | undefine
   return [...here, ...below.map((c) => ({ ...c, path: `${path}/${c.path}` }))];
 }
 
-async function readTree(repo: Repository, oid: string | undefined): Promise<Map<string, TreeEntry>> {
-  const entries = new Map<string, TreeEntry>();
-  if (!oid) return entries;
-  let tree;
-  try {
-    ({ tree } = await git.readTree({ fs, gitdir: repo.gitdir, oid, cache: repo.cache }));
-  } catch (cause) {
-    // isomorphic-git applies git's verify_path() rules itself while parsing the tree, so most
-    // hostile names surface here as its own error, which must still be reported as UNSAFE_TREE.
-    const err = cause as { code?: string; data?: { filepath?: string } };
-    if (err.code === "UnsafeFilepathError") throw unsafeEntry(String(err.data?.filepath), oid, cause);
-    throw cause;
-  }
-  for (const entry of tree) {
-    checkEntryName(entry.path, oid);
-    entries.set(entry.path, { mode: parseInt(entry.mode, 8), oid: entry.oid });
+/**
+ * The entries of the directory at `path` ("a/b") in `tree`, or undefined when
+ * there is no such directory.
+ */
+export async function readTreeAt(repo: Repository, tree: string, path: string): Promise<Map<string, TreeEntry> | undefined> {
+  let entries = await readTree(repo, tree);
+  for (const name of path.split("/").filter(Boolean)) {
+    const entry = entries.get(name);
+    if (entry?.mode !== TREE) return undefined;
+    entries = await readTree(repo, entry.oid);
   }
   return entries;
 }
 
+async function readTree(repo: Repository, oid: string | undefined): Promise<Map<string, TreeEntry>> {
+  const entries = new Map<string, TreeEntry>();
+  if (!oid) return entries;
+  const data = await repo.objects.readAs(oid, "tree");
+  // Entries: "<octal mode> <name>\0" and a 20-byte binary id, back to back.
+  let pos = 0;
+  while (pos < data.length) {
+    const space = data.indexOf(0x20, pos);
+    const nul = data.indexOf(0, space + 1);
+    if (space < 0 || nul < 0 || nul + 21 > data.length) throw new GitError("UNSAFE_TREE", `tree ${oid} is corrupt`);
+    const mode = parseInt(Buffer.from(data.subarray(pos, space)).toString("latin1"), 8);
+    const name = utf8.decode(data.subarray(space + 1, nul));
+    checkEntryName(name, oid);
+    entries.set(name, { mode: normalizeMode(mode), oid: Buffer.from(data.subarray(nul + 1, nul + 21)).toString("hex") });
+    pos = nul + 21;
+  }
+  return entries;
+}
+
+const utf8 = new TextDecoder();
+
+/** Old git wrote modes like 100664; like git, anything that is not a tree, link or submodule is a file, executable or not. */
+function normalizeMode(mode: number): number {
+  if (mode === TREE || mode === 0o120000 || mode === 0o160000) return mode;
+  return mode & 0o100 ? 0o100755 : 0o100644;
+}
+
 /**
  * A hostile repository can hold tree entries git itself would refuse to check
- * out; writing them could escape the work tree or overwrite .git.
+ * out; writing them could escape the work tree or overwrite .git. Like git's
+ * verify_path(), this also refuses names that some filesystems read as ".git":
+ * any case, trailing dots or spaces, HFS+ ignorable characters, an NTFS stream
+ * suffix, or the 8.3 short name GIT~1.
  */
 function checkEntryName(name: string, tree: string): void {
-  if (name === "" || name === "." || name === ".." || name.includes("/") || name.includes("\0") || name.toLowerCase() === ".git") {
+  const visible = name.replace(/[\u200c-\u200f\u202a-\u202e\u206a-\u206f\ufeff]/g, "");
+  const dotGit = visible.split(":")[0]!.toLowerCase().replace(/[. ]+$/, "");
+  if (
+    name === "" ||
+    visible === "." ||
+    visible === ".." ||
+    name.includes("/") ||
+    name.includes("\\") ||
+    name.includes("\0") ||
+    dotGit === ".git" ||
+    /^\.?git~[1-9]$/.test(dotGit)
+  ) {
     throw unsafeEntry(name, tree);
   }
 }

@@ -1,8 +1,7 @@
-import fs from "node:fs";
 import { access, constants, mkdir, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import git from "isomorphic-git";
-import type { Repository } from "../git/repository.ts";
+import { readCommitTree, type Repository } from "../git/repository.ts";
+import { readTreeAt } from "../git/tree-diff.ts";
 import type { Logger } from "../log.ts";
 import { describeExit, HookError } from "./hook-error.ts";
 import { runHook, type HookRun } from "./run-hook.ts";
@@ -53,16 +52,18 @@ export function createHookRunner(options: HookRunnerOptions): HookRunner {
 
   async function addRepoHooks(repo: Repository, commit: string): Promise<void> {
     if (!options.repoHooks) return;
-    const found = await git.readTree({ fs, gitdir: repo.gitdir, oid: commit, filepath: options.repoHooks, cache: repo.cache }).catch(() => undefined);
+    // Read through the repository's object store (never a whole pack in memory).
+    const found = await readTreeAt(repo, await readCommitTree(repo, commit), options.repoHooks).catch(() => undefined);
     if (!found) return;
     const dir = join(options.workDir, "repo-hooks");
     await rm(dir, { recursive: true, force: true });
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    for (const entry of found.tree) {
-      if (!(HOOK_NAMES as readonly string[]).includes(entry.path) || entry.type !== "blob" || entry.mode === "120000") continue;
-      const { blob } = await git.readBlob({ fs, gitdir: repo.gitdir, oid: entry.oid, cache: repo.cache });
+    for (const [name, entry] of found) {
+      // Only regular files: not directories, symlinks or submodules.
+      if (!(HOOK_NAMES as readonly string[]).includes(name) || (entry.mode !== 0o100644 && entry.mode !== 0o100755)) continue;
+      const blob = await repo.objects.readAs(entry.oid, "blob");
       // The committed mode decides, as it would in a checkout: 100644 is "not executable".
-      await writeFile(join(dir, entry.path), blob, { mode: entry.mode === "100755" ? 0o700 : 0o600 });
+      await writeFile(join(dir, name), blob, { mode: entry.mode === 0o100755 ? 0o700 : 0o600 });
     }
     sources.push(dir);
   }

@@ -14,6 +14,8 @@ export interface GitServer {
   requests: number;
   /** Whatever git http-backend wrote to stderr, one entry per request that wrote something. */
   backendErrors: string[];
+  /** Response body bytes git http-backend sent so far, over every request: what crossed the wire to clients. */
+  bytesSent: number;
   stop(): Promise<void>;
 }
 
@@ -36,7 +38,7 @@ export interface GitServerOptions {
 
 export async function startGitServer(options: GitServerOptions): Promise<GitServer> {
   const backend = (await Bun.spawn(["git", "--exec-path"]).stdout.text()).trim() + "/git-http-backend";
-  const state = { requests: 0, backendErrors: [] as string[] };
+  const state = { requests: 0, backendErrors: [] as string[], bytesSent: 0 };
 
   const server: Server<undefined> = Bun.serve({
     hostname: "127.0.0.1",
@@ -103,7 +105,7 @@ export async function startGitServer(options: GitServerOptions): Promise<GitServ
       void proc.stderr.text().then((text) => {
         if (text) state.backendErrors.push(text);
       });
-      const res = await cgiResponse(proc);
+      const res = await cgiResponse(proc, (n) => (state.bytesSent += n));
       return options.onResponse ? options.onResponse(req, res) : res;
     },
   });
@@ -119,6 +121,9 @@ export async function startGitServer(options: GitServerOptions): Promise<GitServ
       state.requests = n;
     },
     backendErrors: state.backendErrors,
+    get bytesSent() {
+      return state.bytesSent;
+    },
     stop: () => server.stop(true),
   };
 }
@@ -135,7 +140,7 @@ function basicAuthUser(header: string | null, auth: { username: string; password
  * Turns CGI output (headers, a blank line, then the body) into a Response.
  * Only the header block is buffered; the body (possibly a whole pack) is streamed.
  */
-async function cgiResponse(proc: Subprocess<ReadableStream, "pipe", "pipe">): Promise<Response> {
+async function cgiResponse(proc: Subprocess<ReadableStream, "pipe", "pipe">, countBytes: (n: number) => void): Promise<Response> {
   const reader = proc.stdout.getReader();
   let buffered = new Uint8Array(0);
   let bodyStart: number;
@@ -159,12 +164,19 @@ async function cgiResponse(proc: Subprocess<ReadableStream, "pipe", "pipe">): Pr
   const rest = buffered.subarray(bodyStart);
   const body = new ReadableStream<Uint8Array>({
     start(controller) {
-      if (rest.length > 0) controller.enqueue(rest);
+      if (rest.length > 0) {
+        countBytes(rest.length);
+        controller.enqueue(rest);
+      }
     },
     async pull(controller) {
       const { done, value } = await reader.read();
-      if (done) controller.close();
-      else controller.enqueue(value);
+      if (done) {
+        controller.close();
+      } else {
+        countBytes(value.byteLength);
+        controller.enqueue(value);
+      }
     },
     // The client went away: don't leave the CGI process behind.
     async cancel() {

@@ -1,0 +1,243 @@
+/**
+ * `npm run bench`: hooksd against native git on the same machine, in the same
+ * run, each as a real process, runs alternating (hooksd first on even runs,
+ * git first on odd ones) so that a noisy neighbour hurts both alike.
+ * Results are ratios; bench/RESULTS.md gets the figures and the machine.
+ *
+ * Environment: BENCH_RUNS (default 5), BENCH_SIZES (default 1000,10000,50000),
+ * BENCH_BIG_MB (default 100), BENCH_RATE (default 500 requests/s).
+ */
+import { copyFile, mkdir, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { startGitServer } from "../test/helpers/git-server.ts";
+import { deployThroughDaemon, peakRssDuring, startDaemon } from "./daemon.ts";
+import { gitEnv, percentile, procMemory, run, summarize, type RunResult } from "./measure.ts";
+import { machineInfo, writeResults, type Row } from "./report.ts";
+import { bigPackRepo, commitChange, smallFilesRepo, type BenchRepo } from "./repos.ts";
+
+const ROOT = join(import.meta.dir, "..");
+const WORK = join(import.meta.dir, ".work");
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+const SIZES = (process.env.BENCH_SIZES ?? "1000,10000,50000").split(",").map(Number);
+const BIG_MB = Number(process.env.BENCH_BIG_MB ?? 100);
+const RATE = Number(process.env.BENCH_RATE ?? 500);
+const CURVE = [1, 10, 100, 1000];
+
+const log = (msg: string) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}`);
+
+const startMachine = await machineInfo();
+log(`building dist/hooksd`);
+await run([process.execPath, "build.ts"], { cwd: ROOT, env: { ...process.env } as Record<string, string> });
+await mkdir(WORK, { recursive: true });
+// A private copy: another engineer's rebuild must not swap the binary mid-run.
+const binary = join(WORK, "hooksd");
+await copyFile(join(ROOT, "dist/hooksd"), binary);
+const hooksdEnv = { PATH: "/nonexistent", HOME: "/nonexistent", LC_ALL: "C" };
+
+const reposRoot = join(WORK, "repos");
+const runsRoot = join(WORK, "runs");
+await rm(runsRoot, { recursive: true, force: true });
+await mkdir(runsRoot, { recursive: true });
+log("generating repositories (cached in bench/.work/repos)");
+const repos = new Map<number, BenchRepo>();
+for (const size of SIZES) repos.set(size, await smallFilesRepo(reposRoot, size));
+const big = await bigPackRepo(reposRoot, BIG_MB);
+const server = await startGitServer({ root: reposRoot });
+
+const atomicSupported = !(await run([binary, "deploy", "--strategy", "atomic"], { env: hooksdEnv, allowFailure: true })).stderr.includes("unknown flag --strategy");
+const rows: Row[] = [];
+let seed = 1;
+
+interface Sample {
+  ms: number;
+  rss: number;
+  bytes: number;
+  timings?: Record<string, number> | undefined;
+}
+
+/** Runs a process and attributes to it the bytes the git server sent meanwhile. */
+async function measured(cmd: string[], env: Record<string, string>, cwd?: string): Promise<Sample> {
+  const before = server.bytesSent;
+  const r: RunResult = await run(cmd, { env, ...(cwd ? { cwd } : {}) });
+  const done = r.stdout.split("\n").find((l) => l.includes('"deploy succeeded"'));
+  const timings = done ? (JSON.parse(done) as { timings?: Record<string, number> }).timings : undefined;
+  return { ms: r.ms, rss: r.maxRss, bytes: server.bytesSent - before, timings };
+}
+
+/** `RUNS` pairs, alternating which side goes first. */
+async function alternate(prepare: (i: number) => Promise<void>, ours: (i: number) => Promise<Sample>, native: (i: number) => Promise<Sample>) {
+  const a: Sample[] = [];
+  const b: Sample[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    await prepare(i);
+    if (i % 2 === 0) {
+      a.push(await ours(i));
+      b.push(await native(i));
+    } else {
+      b.push(await native(i));
+      a.push(await ours(i));
+    }
+  }
+  return { ours: a, native: b };
+}
+
+function row(group: string, name: string, metric: "ms" | "rss" | "bytes", ours: Sample[], native: Sample[], target: string, note = ""): void {
+  rows.push({ group, name, metric, ours: summarize(ours.map((s) => s[metric])), native: summarize(native.map((s) => s[metric])), target, note });
+}
+
+function phaseNote(samples: Sample[]): string {
+  const phases = Object.keys(samples[0]?.timings ?? {});
+  return phases.map((p) => `${p} ${Math.round(summarize(samples.map((s) => s.timings?.[p] ?? NaN)).median)} ms`).join(", ");
+}
+
+const hooksdDeploy = (dir: string, url: string, extra: string[] = []) => measured([binary, "deploy", "--repo", dir, "--remote", url, "--branch", "main", ...extra], hooksdEnv);
+const nativeClone = (dir: string, url: string) => measured(["git", "clone", "--quiet", "--depth", "1", url, dir], gitEnv());
+const nativeUpdate = (dir: string) => measured(["sh", "-c", "git fetch --quiet --depth 1 origin main && git reset --quiet --hard FETCH_HEAD"], gitEnv(), dir);
+
+for (const [size, repo] of repos) {
+  const url = server.url(repo.name);
+  const label = `${size.toLocaleString("en")} files`;
+  log(`${label}: cold deploys`);
+  const ourDir = (i: number) => join(runsRoot, `ours-${size}-${i}`);
+  const nativeDir = (i: number) => join(runsRoot, `native-${size}-${i}`);
+  const cold = await alternate(
+    async (i) => {
+      // Only the last pair is kept, as the starting point of the incremental runs.
+      if (i > 0) await Promise.all([rm(ourDir(i - 1), { recursive: true, force: true }), rm(nativeDir(i - 1), { recursive: true, force: true })]);
+    },
+    (i) => hooksdDeploy(ourDir(i), url),
+    (i) => nativeClone(nativeDir(i), url),
+  );
+  row(label, "cold deploy: time", "ms", cold.ours, cold.native, "≤ 1.5×", phaseNote(cold.ours));
+  row(label, "cold deploy: peak RSS (CLI)", "rss", cold.ours, cold.native, "");
+  row(label, "cold deploy: bytes received", "bytes", cold.ours, cold.native, "");
+  const ours = ourDir(RUNS - 1);
+  const native = nativeDir(RUNS - 1);
+
+  const counts = size === 10_000 ? [3, ...CURVE] : [3];
+  for (const count of counts) {
+    log(`${label}: incremental ${count}-file change`);
+    const inc = await alternate(
+      async () => void (await commitChange(repo, count, seed++)),
+      () => hooksdDeploy(ours, url),
+      () => nativeUpdate(native),
+    );
+    const name = `incremental ${count}-file change`;
+    row(label, `${name}: time`, "ms", inc.ours, inc.native, count === 3 ? "≤ 1.0×" : "curve", phaseNote(inc.ours));
+    if (count === 3) {
+      row(label, `${name}: bytes received`, "bytes", inc.ours, inc.native, "≤ 1.5×");
+      row(label, `${name}: peak RSS (CLI)`, "rss", inc.ours, inc.native, "");
+    } else {
+      row(label, `${name}: bytes received`, "bytes", inc.ours, inc.native, "curve");
+    }
+  }
+
+  if (atomicSupported) {
+    log(`${label}: atomic strategy`);
+    const atomicDir = join(runsRoot, `atomic-${size}`);
+    await hooksdDeploy(atomicDir, url, ["--strategy", "atomic"]);
+    const inc = await alternate(
+      async () => void (await commitChange(repo, 3, seed++)),
+      () => hooksdDeploy(atomicDir, url, ["--strategy", "atomic"]),
+      () => nativeUpdate(native),
+    );
+    row(label, "incremental 3-file change, atomic: time", "ms", inc.ours, inc.native, "≤ 1.0×", phaseNote(inc.ours));
+  }
+
+  if (size === 10_000) {
+    log(`${label}: incremental 3-file change through the daemon (202 → files on disk)`);
+    const daemon = await startDaemon(binary, { repo: ours, remote: url, stateDir: join(runsRoot, "state-daemon") });
+    try {
+      let commit = "";
+      const inc = await alternate(
+        async () => void (commit = await commitChange(repo, 3, seed++)),
+        async () => {
+          const before = server.bytesSent;
+          const { ms, line } = await deployThroughDaemon(daemon, commit);
+          return { ms, rss: 0, bytes: server.bytesSent - before, timings: line.timings as Record<string, number> };
+        },
+        () => nativeUpdate(native),
+      );
+      row(label, "incremental 3-file change, daemon 202 → on disk: time", "ms", inc.ours, inc.native, "≤ 1.0×", phaseNote(inc.ours));
+    } finally {
+      await daemon.stop();
+    }
+  }
+  await Promise.all([rm(ours, { recursive: true, force: true }), rm(native, { recursive: true, force: true })]);
+}
+
+// The memory case: a cold deploy of a ~100 MB pack through the daemon.
+const bigUrl = server.url(big.name);
+const bigLabel = `${BIG_MB} MB pack (incompressible)`;
+log(`${bigLabel}: cold deploys through the daemon`);
+const idle: number[] = [];
+const afterDeploy: number[] = [];
+const bigRuns = await alternate(
+  async (i) => {
+    await rm(join(runsRoot, `big-ours-${i - 1}`), { recursive: true, force: true });
+    await rm(join(runsRoot, `big-native-${i - 1}`), { recursive: true, force: true });
+  },
+  async (i) => {
+    const daemon = await startDaemon(binary, { repo: join(runsRoot, `big-ours-${i}`), remote: bigUrl, stateDir: join(runsRoot, `big-state-${i}`) });
+    try {
+      await Bun.sleep(1000);
+      idle.push((await procMemory(daemon.pid))?.rss ?? NaN);
+      const head = (await run(["git", "rev-parse", "refs/heads/main"], { cwd: big.bare })).stdout.trim();
+      const before = server.bytesSent;
+      const { result, peak } = await peakRssDuring(daemon.pid, deployThroughDaemon(daemon, head));
+      await Bun.sleep(1000);
+      afterDeploy.push((await procMemory(daemon.pid))?.rss ?? NaN);
+      return { ms: result.ms, rss: peak, bytes: server.bytesSent - before, timings: result.line.timings as Record<string, number> };
+    } finally {
+      await daemon.stop();
+    }
+  },
+  (i) => nativeClone(join(runsRoot, `big-native-${i}`), bigUrl),
+);
+row(bigLabel, "cold deploy, daemon 202 → on disk: time", "ms", bigRuns.ours, bigRuns.native, "≤ 1.5×", phaseNote(bigRuns.ours));
+row(bigLabel, "cold deploy: daemon peak RSS (VmHWM) vs git clone maxrss", "rss", bigRuns.ours, bigRuns.native, "≤ 150 MB");
+const idleSummary = summarize(idle);
+const afterSummary = summarize(afterDeploy);
+
+log(`webhook latency at ${RATE} requests/s during a cold deploy of the big pack`);
+const deploySeconds = summarize(bigRuns.ours.map((s) => s.ms)).median / 1000;
+const latency = await (async () => {
+  const dir = join(runsRoot, "latency-ours");
+  await rm(dir, { recursive: true, force: true });
+  const daemon = await startDaemon(binary, { repo: dir, remote: bigUrl, stateDir: join(runsRoot, "latency-state") });
+  try {
+    const seconds = Math.ceil(Math.min(60, deploySeconds * 1.5 + 4));
+    const load = run([process.execPath, join(import.meta.dir, "load.ts"), daemon.url, String(RATE), String(seconds)], { env: { ...process.env } as Record<string, string> });
+    await Bun.sleep(2000);
+    const head = (await run(["git", "rev-parse", "refs/heads/main"], { cwd: big.bare })).stdout.trim();
+    const windowStart = performance.timeOrigin + performance.now();
+    await deployThroughDaemon(daemon, head);
+    const windowEnd = performance.timeOrigin + performance.now();
+    const samples = JSON.parse((await load).stdout) as Array<[number, number, number]>;
+    const during = samples.filter(([t]) => t >= windowStart && t <= windowEnd);
+    // The first second warms up connections; the one before the push is the quiet baseline.
+    const quiet = samples.filter(([t]) => t >= windowStart - 1000 && t < windowStart);
+    const failed = samples.filter(([, , status]) => status !== 200).length;
+    const stats = (s: Array<[number, number, number]>) => ({ n: s.length, p50: percentile(s.map((x) => x[1]), 50), p99: percentile(s.map((x) => x[1]), 99), max: percentile(s.map((x) => x[1]), 100) });
+    return { rate: RATE, seconds, during: stats(during), quiet: stats(quiet), failed, total: samples.length, deployMs: windowEnd - windowStart };
+  } finally {
+    await daemon.stop();
+  }
+})();
+
+await server.stop();
+const endMachine = await machineInfo();
+await writeResults(join(import.meta.dir, "RESULTS.md"), {
+  start: startMachine,
+  end: endMachine,
+  runs: RUNS,
+  rows,
+  atomicSupported,
+  idleRss: idleSummary,
+  afterDeployRss: afterSummary,
+  latency,
+  bigMb: BIG_MB,
+});
+await Bun.write(join(WORK, "results.json"), JSON.stringify({ startMachine, endMachine, rows, idle, afterDeploy, latency }, null, 2));
+log("wrote bench/RESULTS.md");
+await rm(runsRoot, { recursive: true, force: true });

@@ -1,0 +1,205 @@
+/**
+ * Builds the .idx for a .pack already on disk, like `git index-pack`, in
+ * bounded memory: one sequential pass finds every entry's extent, CRC32 and
+ * (for whole objects) id; a second pass resolves deltas by reading their
+ * bases back from the file through a bounded cache. Memory is a read window,
+ * the largest object, and ~60 bytes per object — never the whole pack.
+ */
+import { createHash, type Hash } from "node:crypto";
+import { open, stat, type FileHandle } from "node:fs/promises";
+import { createInflate, inflateSync } from "node:zlib";
+import { PackError } from "./pack-error.ts";
+import { OFF_THREAD_BYTES, OFS_DELTA, PackFile, parseEntryHeader, REF_DELTA, typeName, type GitObject, type ObjectType } from "./pack-file.ts";
+import type { PackIndexEntry } from "./pack-index.ts";
+
+const WINDOW = 4 * 1024 * 1024;
+
+interface Scanned {
+  offset: number;
+  end: number;
+  crc32: number;
+  oid: Uint8Array | undefined;
+  delta: boolean;
+}
+
+export interface IndexedPack {
+  entries: PackIndexEntry[];
+  /** The pack's trailing SHA-1, which names it (pack-<hex>.pack). */
+  checksum: Uint8Array;
+  /** Delta bases a thin pack left out and `external` supplied: they must be appended to the pack. */
+  missingBases: string[];
+}
+
+/** git's object id: SHA-1 over "<type> <size>\0" and the content. */
+export function objectId(type: ObjectType, data: Uint8Array): Uint8Array {
+  return createHash("sha1").update(`${type} ${data.length}\0`).update(data).digest();
+}
+
+/**
+ * Indexes the pack at `path`. `yieldEvery` ms of uninterrupted CPU work the
+ * indexer gives the event loop a turn, so a daemon keeps answering webhooks.
+ */
+export async function indexPack(path: string, options: { yieldEveryMs?: number; external?: (oid: string) => Promise<GitObject | undefined> } = {}): Promise<IndexedPack> {
+  const yieldEvery = options.yieldEveryMs ?? 4;
+  let lastYield = performance.now();
+  const breathe = async () => {
+    if (performance.now() - lastYield < yieldEvery) return;
+    await new Promise((resolve) => setImmediate(resolve));
+    lastYield = performance.now();
+  };
+
+  const size = (await stat(path)).size;
+  const fd = await open(path, "r");
+  let scanned: Scanned[];
+  let checksum: Uint8Array;
+  try {
+    ({ scanned, checksum } = await scan(fd, size, path, breathe));
+  } finally {
+    await fd.close();
+  }
+
+  const ends = new Map(scanned.map((s) => [s.offset, s.end]));
+  const byOid = new Map<string, number>();
+  for (const s of scanned) if (s.oid) byOid.set(Buffer.from(s.oid).toString("hex"), s.offset);
+  const external = new Set<string>();
+  const pack = await PackFile.open(path, {
+    entryEnd: (offset) => ends.get(offset) ?? fail(`no entry starts at offset ${offset}`),
+    findBase: async (oid) => {
+      const offset = byOid.get(oid);
+      if (offset !== undefined || !options.external) return offset;
+      // Same id, same content: if the base turns out to be in the pack after all, nothing is lost.
+      const object = await options.external(oid);
+      if (object) external.add(oid);
+      return object;
+    },
+  });
+  try {
+    // REF_DELTA bases may themselves be deltas resolved later in the pass: repeat until no progress.
+    let pending = scanned.filter((s) => s.delta);
+    while (pending.length > 0) {
+      const stuck: Scanned[] = [];
+      for (const entry of pending) {
+        await breathe();
+        let object;
+        try {
+          object = await pack.read(entry.offset);
+        } catch (err) {
+          if (err instanceof PackError && /which is missing/.test(err.message)) {
+            stuck.push(entry);
+            continue;
+          }
+          throw err;
+        }
+        entry.oid = objectId(object.type, object.data);
+        byOid.set(Buffer.from(entry.oid).toString("hex"), entry.offset);
+      }
+      if (stuck.length === pending.length) {
+        throw new PackError(`${path}: ${stuck.length} deltas have bases that are not in the pack (a thin pack, and the repository lacks them too)`);
+      }
+      pending = stuck;
+    }
+  } finally {
+    await pack.close();
+  }
+  return {
+    entries: scanned.map((s) => ({ oid: s.oid!, offset: s.offset, crc32: s.crc32 })),
+    checksum,
+    missingBases: [...external].filter((oid) => !byOid.has(oid)),
+  };
+}
+
+function fail(message: string): never {
+  throw new PackError(message);
+}
+
+/** The sequential pass: every entry's extent and CRC32, and the id of every non-delta object. */
+async function scan(fd: FileHandle, size: number, path: string, breathe: () => Promise<void>): Promise<{ scanned: Scanned[]; checksum: Uint8Array }> {
+  const reader = windowReader(fd, size);
+  const header = await reader.bytes(0, 12);
+  const view = new DataView(header.buffer, header.byteOffset, 12);
+  if (Buffer.from(header.subarray(0, 4)).toString("latin1") !== "PACK") throw new PackError(`${path}: not a pack file`);
+  const version = view.getUint32(4);
+  if (version !== 2 && version !== 3) throw new PackError(`${path}: unsupported pack version ${version}`);
+  const count = view.getUint32(8);
+  const dataEnd = size - 20;
+  if (dataEnd < 12) throw new PackError(`${path}: truncated`);
+
+  const scanned: Scanned[] = [];
+  let offset = 12;
+  for (let i = 0; i < count; i++) {
+    await breathe();
+    if (offset >= dataEnd) throw new PackError(`${path}: ends after ${i} of ${count} objects`);
+    const head = await reader.bytes(offset, Math.min(32, dataEnd - offset));
+    const entry = parseEntryHeader(head, offset);
+    const dataStart = offset + entry.headerLength;
+    // zlib never grows data by more than a few bytes per 16 KB block, so this window holds the whole stream.
+    const bound = Math.min(dataEnd - dataStart, entry.size + (entry.size >> 10) + 64);
+    const compressed = await reader.bytes(dataStart, bound);
+    const delta = entry.kind === OFS_DELTA || entry.kind === REF_DELTA;
+    const hash = delta ? undefined : createHash("sha1").update(`${typeName(entry.kind)} ${entry.size}\0`);
+    let consumed: number;
+    let produced: number;
+    try {
+      ({ consumed, produced } = await inflateCounting(compressed, entry.size, hash));
+    } catch (cause) {
+      throw new PackError(`${path}: corrupt zlib data in the entry at ${offset}`, { cause });
+    }
+    if (produced !== entry.size) throw new PackError(`${path}: entry at ${offset} inflates to ${produced} bytes, header says ${entry.size}`);
+    const end = dataStart + consumed;
+    const crc32 = Bun.hash.crc32(await reader.bytes(offset, end - offset));
+    scanned.push({ offset, end, crc32, delta, oid: hash?.digest() });
+    offset = end;
+  }
+  if (offset !== dataEnd) throw new PackError(`${path}: ${dataEnd - offset} unexpected bytes after the last object`);
+  return { scanned, checksum: await reader.bytes(dataEnd, 20) };
+}
+
+/**
+ * Inflates one zlib stream from the start of `window` (which may run past its
+ * end), feeding the output to `hash`; returns how many bytes the stream took
+ * and gave. Big objects inflate on zlib's thread pool, chunk by chunk, so the
+ * event loop keeps answering webhooks.
+ */
+async function inflateCounting(window: Uint8Array, size: number, hash: Hash | undefined): Promise<{ consumed: number; produced: number }> {
+  if (size <= OFF_THREAD_BYTES) {
+    const { buffer, engine } = inflateSync(window, { info: true } as object) as unknown as { buffer: Buffer; engine: { bytesWritten: number } };
+    hash?.update(buffer);
+    return { consumed: engine.bytesWritten, produced: buffer.length };
+  }
+  const inflater = createInflate();
+  let produced = 0;
+  const done = new Promise<void>((resolve, reject) => {
+    inflater.on("data", (chunk: Buffer) => {
+      produced += chunk.length;
+      hash?.update(chunk);
+    });
+    inflater.on("end", resolve);
+    inflater.on("error", reject);
+  });
+  // The window is only valid until the next read: zlib gets a copy.
+  inflater.end(Buffer.from(window));
+  await done;
+  return { consumed: inflater.bytesWritten, produced };
+}
+
+/** Positioned reads through one reusable window, so a sequential scan costs few syscalls. */
+function windowReader(fd: FileHandle, size: number) {
+  let capacity = Buffer.alloc(0);
+  let buf = capacity;
+  let start = 0;
+  return {
+    async bytes(at: number, length: number): Promise<Uint8Array> {
+      if (at < start || at + length > start + buf.length) {
+        const want = Math.min(size - at, Math.max(length, WINDOW));
+        if (want < length) throw new PackError(`read past the end of the pack`);
+        // One buffer, reused: callers are done with a slice before asking for the next.
+        if (capacity.length < want) capacity = Buffer.allocUnsafe(want);
+        buf = capacity.subarray(0, want);
+        const { bytesRead } = await fd.read(buf, 0, want, at);
+        if (bytesRead !== want) throw new PackError(`short read from the pack`);
+        start = at;
+      }
+      return buf.subarray(at - start, at - start + length);
+    },
+  };
+}
