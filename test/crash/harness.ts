@@ -1,0 +1,250 @@
+/**
+ * The crash harness: one real daemon per strategy deploys a seeded chain of
+ * pushes; each trial SIGKILLs it at a seeded moment of a deploy, restarts it
+ * on the same state dir with no new delivery, waits for the start-up
+ * recovery to finish and checks with native git that the site converged and
+ * the object store is whole. The next trial starts from whatever the last
+ * one left, so damage that recovery missed shows up later in the chain too.
+ *
+ * A chain is reproducible from (strategy, seed): the trees, the pushes and
+ * the kill delays all come from the seed. Where a delay lands in the deploy
+ * still depends on the machine's speed, so every trial reports the phase it
+ * hit, read from the killed daemon's log and what it left on disk.
+ */
+import { existsSync } from "node:fs";
+import { chmod, mkdir, readdir, readFile, readlink, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { gitlabPush, startDaemon, type Daemon } from "../daemon/support.ts";
+import { commitFiles, createRemote, expectTreeEquals, git, makeTempDir, push, runGit } from "../helpers/git-fixture.ts";
+import { startGitServer } from "../helpers/git-server.ts";
+import { SECRET } from "../http/harness.ts";
+import { ALWAYS_PRESENT, createSiteTree, seededRandom } from "./site-tree.ts";
+
+export type Strategy = "in-place" | "atomic";
+
+export interface ChainOptions {
+  /** The command that runs hooksd (the compiled binary, or bun + src/cli.ts). */
+  hooksd: string[];
+  strategy: Strategy;
+  seed: number;
+  trials: number;
+  /** Progress, one line per trial. */
+  progress?: (line: string) => void;
+}
+
+export interface ChainResult {
+  strategy: Strategy;
+  seed: number;
+  /** Trials that ran to their checks (all of them unless one failed). */
+  completed: number;
+  /** How many kills landed in each phase. */
+  phases: Record<string, number>;
+  /** The measured deploy the kill delays are drawn against (ms from the 202 to "deploy succeeded"). */
+  deployMs: number;
+  /** The first failing trial, described so that it can be rerun; undefined when all passed. */
+  failure: string | undefined;
+  /** atomic: the concurrent reader's summary. */
+  reader?: { reads: number; releasesSeen: number; problems: string[] } | undefined;
+}
+
+const SETTLED = new Set(["deploy succeeded", "deploy failed", "deploy superseded", "deploy rolled back"]);
+const TEMP_PREFIX = ".hooksd-tmp-";
+
+export async function runCrashChain(options: ChainOptions): Promise<ChainResult> {
+  const { strategy, seed, trials } = options;
+  const atomic = strategy === "atomic";
+  const random = seededRandom(seed);
+  const tree = createSiteTree(random);
+
+  const tmp = await makeTempDir(`crash-${strategy}`);
+  const root = join(tmp, "repos");
+  const { bare, work } = await createRemote(root, "site.git");
+  const server = await startGitServer({ root });
+  const dir = join(tmp, "site");
+  const marks = join(tmp, "marks");
+  const hooksDir = join(tmp, "hooks");
+  const secretFile = join(tmp, "secret");
+  await mkdir(marks);
+  await mkdir(hooksDir);
+  await writeFile(secretFile, `${SECRET}\n`, { mode: 0o600 });
+  // A real hook with a little work in it, so that kills also land while hooks run.
+  await writeFile(join(hooksDir, "post-deploy"), `#!/bin/sh\n: > "${marks}/$HOOKSD_DEPLOY_ID"\nsleep 0.03\n`);
+  await chmod(join(hooksDir, "post-deploy"), 0o755);
+  const args = ["--repo", dir, "--remote", server.url("site.git"), "--branch", "main", "--secret-file", secretFile, "--state-dir", join(tmp, "state"), "--strategy", strategy, "--hooks-dir", hooksDir];
+  // Few releases kept: nearly every publish prunes one, so kills land in pruning too.
+  if (atomic) args.push("--keep", "2");
+
+  const phases: Record<string, number> = {};
+  let daemon = await startDaemon(options.hooksd, args);
+  let deployed: string | undefined;
+  let reader: ReturnType<typeof startReader> | undefined;
+  const pushNext = async (files: Record<string, Parameters<typeof commitFiles>[1][string]>, message: string) => {
+    await commitFiles(work, files, message);
+    return push(work);
+  };
+  const deliver = async (commit: string): Promise<string> => {
+    const { headers, body } = await gitlabPush(deployed ?? "0".repeat(40), commit);
+    const res = await fetch(daemon.url, { method: "POST", headers, body });
+    if (res.status !== 202) throw new Error(`delivery answered ${res.status}: ${await res.text()}`);
+    return ((await res.json()) as { deploy: string }).deploy;
+  };
+  const settled = (id: string) => daemon.waitForLog((l) => l.deploy === id && SETTLED.has(String(l.msg)), 180_000);
+
+  try {
+    // The first deploy creates DIR; the second is measured: a trial's kill
+    // delay is drawn from 0 to its duration, or aimed near one of its phase starts.
+    deployed = await pushNext(tree.initial(), "initial");
+    const first = await settled(await deliver(deployed));
+    if (first.msg !== "deploy succeeded") throw new Error(`the first deploy did not succeed: ${JSON.stringify(first)}`);
+    const measured = await pushNext(tree.next(), "measured");
+    const sentAt = Date.now();
+    const id = await deliver(measured);
+    const done = await settled(id);
+    if (done.msg !== "deploy succeeded") throw new Error(`the measured deploy did not succeed: ${JSON.stringify(done)}`);
+    deployed = measured;
+    const deployMs = Date.parse(String(done.time)) - sentAt;
+    const boundaries = daemon.logs.filter((l) => l.deploy === id && l.msg === "deploy phase").map((l) => Date.parse(String(l.time)) - sentAt);
+    boundaries.push(deployMs - 40); // about where post-deploy runs
+
+    if (atomic) reader = startReader(dir, join(tmp, "stop-reader"));
+
+    for (let trial = 1; trial <= trials; trial++) {
+      const target = await pushNext(tree.next(), `trial ${trial}`);
+      // Half uniform over the whole deploy, half near a phase start, where the short phases are.
+      const delay = Math.max(0, Math.round(trial % 2 ? random() * deployMs : boundaries[Math.floor(random() * boundaries.length)]! + (random() - 0.5) * 60));
+      const before = atomic ? undefined : await stat(join(dir, ".git/index")).then((s) => s.mtimeMs);
+
+      const id = await deliver(target);
+      await Bun.sleep(delay);
+      daemon.proc.kill("SIGKILL");
+      await daemon.exited;
+      const phase = await phaseOf(daemon.logs.filter((l) => l.deploy === id), { strategy, dir, id, target, marks, indexMtime: before });
+      phases[phase] = (phases[phase] ?? 0) + 1;
+      const where = `${strategy} seed ${seed} trial ${trial} (kill ${delay} ms after the 202, in ${phase})`;
+
+      daemon = await startDaemon(options.hooksd, args);
+      const problems = await recovered(daemon);
+      if (problems.length === 0) problems.push(...(await checkTarget({ strategy, dir, bare, target })));
+      options.progress?.(`${where}: ${problems.length ? "FAILED" : "ok"}`);
+      if (problems.length) {
+        return { strategy, seed, completed: trial - 1, phases, deployMs, failure: `${where}:\n  ${problems.join("\n  ")}`, reader: await reader?.stop() };
+      }
+      deployed = target;
+    }
+    return { strategy, seed, completed: trials, phases, deployMs, failure: undefined, reader: await reader?.stop() };
+  } finally {
+    await reader?.stop();
+    daemon.proc.kill("SIGKILL");
+    await daemon.exited;
+    server.stop();
+  }
+
+  /** Waits until every deploy the restarted daemon owed has settled; lists those that did not succeed. */
+  async function recovered(d: Daemon): Promise<string[]> {
+    const owed = (await d.waitForLog((l) => l.msg === "start-up recovery")).owed as string[];
+    const problems: string[] = [];
+    for (const redo of owed) {
+      const end = await settled(redo);
+      if (end.msg !== "deploy succeeded") problems.push(`recovery deploy ${redo} ended with "${end.msg}": ${String(end.error ?? end.reason ?? "")}`);
+    }
+    return problems;
+  }
+}
+
+/**
+ * Where the kill landed: the last phase the daemon logged for the deploy,
+ * refined by what it left on disk (how far the index, HEAD, the release
+ * marker and `current` got, and whether post-deploy began).
+ */
+async function phaseOf(
+  lines: Array<Record<string, unknown>>,
+  at: { strategy: Strategy; dir: string; id: string; target: string; marks: string; indexMtime: number | undefined },
+): Promise<string> {
+  const msgs = lines.map((l) => String(l.msg));
+  if (msgs.some((m) => SETTLED.has(m))) return "after the deploy settled";
+  if (!msgs.includes("deploy started")) return "queued (before the deploy started)";
+  const hookStarted = existsSync(join(at.marks, at.id));
+  const last = [...lines].reverse().find((l) => l.msg === "deploy phase")?.phase;
+  if (last === undefined) return "start (opening the repository)";
+  if (last === "fetch") return "fetch";
+  if (at.strategy === "in-place") {
+    if (hookStarted) return "hooks (post-deploy)";
+    const head = await git(at.dir, "rev-parse", "HEAD").catch(() => "");
+    if (head === at.target) return "HEAD written, before hooks";
+    if (existsSync(join(at.dir, ".git/index.lock"))) return "index write";
+    const mtime = await stat(join(at.dir, ".git/index")).then((s) => s.mtimeMs).catch(() => undefined);
+    if (mtime !== at.indexMtime) return "index written, HEAD not yet";
+    return "checkout (work tree)";
+  }
+  if (last === "checkout") return existsSync(join(at.dir, ".hooksd/releases", `${at.id}.json`)) ? "release sealing" : "release materialization";
+  if (hookStarted) return "hooks (post-deploy)";
+  const current = await readlink(join(at.dir, "current")).catch(() => "");
+  return current === `releases/${at.id}` ? "after the switch (pruning, store HEAD)" : "symlink switch (lock, link)";
+}
+
+/** Native git's verdict on the recovered target, one line per problem. */
+async function checkTarget(at: { strategy: Strategy; dir: string; bare: string; target: string }): Promise<string[]> {
+  const problems: string[] = [];
+  const attempt = async (what: string, check: () => Promise<void>) => {
+    try {
+      await check();
+    } catch (err) {
+      problems.push(`${what}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  };
+  let store = at.dir;
+  if (at.strategy === "atomic") {
+    store = join(at.dir, ".hooksd/repo.git");
+    await attempt("current", async () => {
+      const link = await readlink(join(at.dir, "current"));
+      const marker = JSON.parse(await readFile(join(at.dir, ".hooksd/releases", `${link.replace(/^releases\//, "")}.json`), "utf8")) as { commit: string };
+      if (marker.commit !== at.target) throw new Error(`serves ${marker.commit}, the newest push is ${at.target}`);
+      await expectTreeEquals(join(at.dir, "current"), at.bare, marker.commit);
+    });
+  } else {
+    await attempt("HEAD", async () => {
+      const head = await git(at.dir, "rev-parse", "HEAD");
+      if (head !== at.target) throw new Error(`HEAD is ${head}, the newest push is ${at.target}`);
+    });
+    await attempt("work tree", () => expectTreeEquals(at.dir, at.bare, at.target));
+    await attempt("git status", async () => {
+      const status = await git(at.dir, "status", "--porcelain", "--untracked-files=all");
+      if (status !== "") throw new Error(`not clean:\n${status}`);
+    });
+  }
+  await attempt("git fsck", async () => {
+    const { stdout, stderr } = await runGit(store, ["fsck", "--no-progress", "--no-dangling"]);
+    const out = new TextDecoder().decode(stdout) + stderr;
+    if (out !== "") throw new Error(out);
+  });
+  await attempt("leftovers", async () => {
+    const found = await leftovers(at.dir);
+    if (found.length) throw new Error(found.join(", "));
+  });
+  return problems;
+}
+
+/** Temp files of dead processes anywhere under DIR, and stray links beside `current`. */
+async function leftovers(dir: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
+    if (entry.name.startsWith(TEMP_PREFIX) || (entry.parentPath === dir && entry.name.startsWith(".current-"))) found.push(join(entry.parentPath, entry.name));
+  }
+  return found;
+}
+
+function startReader(dir: string, stopFile: string) {
+  const proc = Bun.spawn([process.execPath, join(import.meta.dir, "current-reader.ts"), dir, ALWAYS_PRESENT, stopFile], { stdout: "pipe", stderr: "pipe" });
+  let result: Promise<ChainResult["reader"]> | undefined;
+  return {
+    stop() {
+      result ??= (async () => {
+        await writeFile(stopFile, "");
+        const [out, err] = await Promise.all([proc.stdout.text(), proc.stderr.text(), proc.exited]);
+        if (!out) return { reads: 0, releasesSeen: 0, problems: [`the reader printed nothing: ${err}`] };
+        return JSON.parse(out) as ChainResult["reader"];
+      })();
+      return result;
+    },
+  };
+}
