@@ -24,6 +24,8 @@ export interface DeployRequest {
   commit: string | undefined;
   /** Pushed commits of the same ref whose deploys this one replaced; the newest of all is deployed. */
   supersededCommits?: readonly string[] | undefined;
+  /** The deploy this one redoes after a crash (start-up recovery): its process is gone. */
+  redoes?: string | undefined;
 }
 
 export interface DeployContext {
@@ -86,6 +88,12 @@ export async function runDeploy(target: LoadedTarget, request: DeployRequest, co
   const firstDeploy = !(await (atomic ? isReleaseLayout : isCheckout)(target.repo));
   const repo = atomic ? await openStore(target, layout) : await openCheckout(target);
   const base = atomic ? await readCurrentRelease(layout) : undefined;
+  // A deploy killed before its switch left its release behind, unsealed (with
+  // temp files in it) or sealed but never served. Its process is gone, so
+  // nothing writes it any more: it goes now, or it would wait an hour for the
+  // prune and, sealed, be what `hooksd rollback` picks after this redo. Once
+  // `current` names it, it was published and stays.
+  if (atomic && request.redoes !== undefined && request.redoes !== base?.id) await removeRelease(layout, request.redoes);
   const previous = atomic ? base?.commit : await readHeadCommit(repo);
   const newTree = atomic ? releaseDir(layout, context.id) : target.repo;
 

@@ -96,6 +96,10 @@ export async function runCrashChain(options: ChainOptions): Promise<ChainResult>
     deployed = await pushNext(tree.initial(), "initial");
     const first = await settled(await deliver(deployed));
     if (first.msg !== "deploy succeeded") throw new Error(`the first deploy did not succeed: ${JSON.stringify(first)}`);
+    // Measured in a fresh process, as every trial's deploy runs in one (the daemon restarted by the trial before).
+    daemon.proc.kill("SIGKILL");
+    await daemon.exited;
+    daemon = await startDaemon(options.hooksd, args);
     const measured = await pushNext(tree.next(), "measured");
     const sentAt = Date.now();
     const id = await deliver(measured);
