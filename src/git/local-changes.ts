@@ -34,7 +34,7 @@ export async function findObstacles(dir: string, index: Map<string, IndexEntry>,
     if (entry.mode === GITLINK) return;
     // Under a file or symlink that took the place of a tracked directory the entry is gone,
     // and looking further would follow the symlink out of the tree.
-    const state = (await nonDirectoryAncestor(entry.path)) ? "missing" : await compareWithEntry(dir, entry, targets.get(entry.path), indexMtimeSeconds);
+    const state = (await nonDirectoryAncestor(entry.path)) ? "missing" : await compareWithEntry(dir, entry, targets.get(entry.path), indexMtimeSeconds, deleted.has(entry.path));
     if (state === "modified") modified.push(entry.path);
     if (state === "missing") missing.push(entry.path);
   });
@@ -85,9 +85,14 @@ export function nonDirectoryAncestorFinder(dir: string): (path: string) => Promi
   };
 }
 
-async function compareWithEntry(dir: string, entry: IndexEntry, target: TreeEntry | undefined, indexMtimeSeconds: number): Promise<"clean" | "modified" | "missing"> {
+async function compareWithEntry(dir: string, entry: IndexEntry, target: TreeEntry | undefined, indexMtimeSeconds: number, deleting: boolean): Promise<"clean" | "modified" | "missing"> {
   const st = await lstat(join(dir, entry.path), { bigint: true }).catch(() => undefined);
   if (!st) return "missing";
+  // A tracked file this change deletes, found as a directory: a deploy killed
+  // half-way through a file-to-directory swap had already replaced it (HEAD
+  // and the index still name the file). The file is gone, as the target
+  // wants; what the directory holds is checked like any path the target writes.
+  if (deleting && st.isDirectory()) return "missing";
   // "Racy git": a file changed in the same second the index was written keeps matching stat data.
   const racy = entry.mtimeSeconds >= indexMtimeSeconds;
   if (!racy && statMatches(entry, st)) return "clean";

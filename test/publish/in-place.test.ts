@@ -609,6 +609,30 @@ describe("failures leave the checkout as it was", () => {
 
     await expectDeployed(site, commit);
   });
+
+  test("a deploy killed after a tracked file became a directory converges when run again (crash harness, in-place seed 77 trial 132)", async () => {
+    const { site } = await deployedSite({ "index.html": "v1\n", page: "file\n" });
+    const commit = await pushFiles(site, { "index.html": "v2\n", page: null, "page/index.html": "dir\n", "page/img/x.txt": "x\n" });
+    // Killed mid-write: the file is gone, its directory holds part of the new files; HEAD and the index name the file.
+    await unlink(join(site.dir, "page"));
+    await mkdir(join(site.dir, "page"));
+    await writeFile(join(site.dir, "page/index.html"), "dir\n");
+
+    await deploy(site, commit);
+
+    await expectDeployed(site, commit);
+  });
+
+  test("a directory the user put where a tracked file was, holding files the new commit does not write there, still stops the deploy", async () => {
+    const { site } = await deployedSite({ "index.html": "v1\n", page: "file\n" });
+    const commit = await pushFiles(site, { page: null, "page/index.html": "dir\n" });
+    await unlink(join(site.dir, "page"));
+    await mkdir(join(site.dir, "page"));
+    await writeFile(join(site.dir, "page/index.html"), "the user's own\n");
+
+    await expect(deploy(site, commit)).rejects.toMatchObject({ code: "UNTRACKED_CONFLICT" });
+    expect(await readFile(join(site.dir, "page/index.html"), "utf8")).toBe("the user's own\n");
+  });
 });
 
 describe("transfer size", () => {
