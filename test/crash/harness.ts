@@ -28,6 +28,12 @@ export interface ChainOptions {
   strategy: Strategy;
   seed: number;
   trials: number;
+  /**
+   * The first trial that kills (default 1). The trials before it still draw
+   * their trees and delays from the seed, but are deployed in one go with no
+   * kill: a regression chain starts right before the trial that failed.
+   */
+  from?: number | undefined;
   /** Progress, one line per trial. */
   progress?: (line: string) => void;
 }
@@ -112,10 +118,25 @@ export async function runCrashChain(options: ChainOptions): Promise<ChainResult>
 
     if (atomic) reader = startReader(dir, join(tmp, "stop-reader"));
 
-    for (let trial = 1; trial <= trials; trial++) {
+    // Half uniform over the whole deploy, half near a phase start, where the short phases are.
+    const drawDelay = (trial: number) =>
+      Math.max(0, Math.round(trial % 2 ? random() * deployMs : boundaries[Math.floor(random() * boundaries.length)]! + (random() - 0.5) * 60));
+    const from = options.from ?? 1;
+    if (from > 1) {
+      const skipped: Record<string, Parameters<typeof commitFiles>[1][string]> = {};
+      for (let trial = 1; trial < from; trial++) {
+        Object.assign(skipped, tree.next());
+        drawDelay(trial);
+      }
+      const target = await pushNext(skipped, `trials 1-${from - 1}`);
+      const end = await settled(await deliver(target));
+      if (end.msg !== "deploy succeeded") throw new Error(`deploying trials 1-${from - 1} did not succeed: ${JSON.stringify(end)}`);
+      deployed = target;
+    }
+
+    for (let trial = from; trial <= trials; trial++) {
       const target = await pushNext(tree.next(), `trial ${trial}`);
-      // Half uniform over the whole deploy, half near a phase start, where the short phases are.
-      const delay = Math.max(0, Math.round(trial % 2 ? random() * deployMs : boundaries[Math.floor(random() * boundaries.length)]! + (random() - 0.5) * 60));
+      const delay = drawDelay(trial);
       const before = atomic ? undefined : await stat(join(dir, ".git/index")).then((s) => s.mtimeMs);
 
       const id = await deliver(target);
@@ -131,11 +152,11 @@ export async function runCrashChain(options: ChainOptions): Promise<ChainResult>
       if (problems.length === 0) problems.push(...(await checkTarget({ strategy, dir, bare, target })));
       options.progress?.(`${where}: ${problems.length ? "FAILED" : "ok"}`);
       if (problems.length) {
-        return { strategy, seed, completed: trial - 1, phases, deployMs, failure: `${where}:\n  ${problems.join("\n  ")}`, reader: await reader?.stop() };
+        return { strategy, seed, completed: trial - from, phases, deployMs, failure: `${where}:\n  ${problems.join("\n  ")}`, reader: await reader?.stop() };
       }
       deployed = target;
     }
-    return { strategy, seed, completed: trials, phases, deployMs, failure: undefined, reader: await reader?.stop() };
+    return { strategy, seed, completed: trials - from + 1, phases, deployMs, failure: undefined, reader: await reader?.stop() };
   } finally {
     await reader?.stop();
     daemon.proc.kill("SIGKILL");
