@@ -48,7 +48,9 @@ function report(result: ChainResult): void {
     .map(([phase, n]) => `    ${String(n).padStart(4)}  ${phase}`)
     .join("\n");
   const reader = result.reader ? `\n  reader: ${result.reader.reads} reads of current, ${result.reader.releasesSeen} releases seen, ${result.reader.problems.length} problems` : "";
-  console.log(`crash ${result.strategy} seed ${result.seed}: ${result.completed} trials passed, deploy measured at ${result.deployMs} ms; kills by phase:\n${counts}${reader}`);
+  const damaged = Object.entries(result.damagedBeforeRecovery).map(([phase, n]) => `${n} in ${phase}`);
+  const damage = damaged.length ? `\n  store damaged right after the kill (repaired by recovery): ${damaged.join(", ")}; e.g. ${result.damageSample}` : "\n  store whole right after every kill";
+  console.log(`crash ${result.strategy} seed ${result.seed}: ${result.completed} trials passed, deploy measured at ${result.deployMs} ms; kills by phase:\n${counts}${damage}${reader}`);
 }
 
 async function expectChainSurvives(strategy: Strategy, seed: number, trials: number, from = 1): Promise<void> {

@@ -49,6 +49,14 @@ export interface ChainResult {
   deployMs: number;
   /** The first failing trial, described so that it can be rerun; undefined when all passed. */
   failure: string | undefined;
+  /**
+   * Kills after which, BEFORE the restart, native `git fsck` found the store
+   * damaged (e.g. a ref written before its pack arrived), by phase, with one
+   * sample message. Observed, not asserted: recovery must repair it, and the
+   * check after recovery is asserted.
+   */
+  damagedBeforeRecovery: Record<string, number>;
+  damageSample: string | undefined;
   /** atomic: the concurrent reader's summary. */
   reader?: { reads: number; releasesSeen: number; problems: string[] } | undefined;
 }
@@ -81,6 +89,8 @@ export async function runCrashChain(options: ChainOptions): Promise<ChainResult>
   if (atomic) args.push("--keep", "2");
 
   const phases: Record<string, number> = {};
+  const damagedBeforeRecovery: Record<string, number> = {};
+  let damageSample: string | undefined;
   let daemon = await startDaemon(options.hooksd, args);
   let deployed: string | undefined;
   let reader: ReturnType<typeof startReader> | undefined;
@@ -145,6 +155,11 @@ export async function runCrashChain(options: ChainOptions): Promise<ChainResult>
       await daemon.exited;
       const phase = await phaseOf(daemon.logs.filter((l) => l.deploy === id), { strategy, dir, id, target, marks, indexMtime: before });
       phases[phase] = (phases[phase] ?? 0) + 1;
+      const damage = await fsckProblems(atomic ? join(dir, ".hooksd/repo.git") : dir);
+      if (damage) {
+        damagedBeforeRecovery[phase] = (damagedBeforeRecovery[phase] ?? 0) + 1;
+        damageSample ??= `trial ${trial}, ${phase}: ${damage.split("\n").slice(0, 3).join(" / ")}`;
+      }
       const where = `${strategy} seed ${seed} trial ${trial} (kill ${delay} ms after the 202, in ${phase})`;
 
       daemon = await startDaemon(options.hooksd, args);
@@ -152,11 +167,11 @@ export async function runCrashChain(options: ChainOptions): Promise<ChainResult>
       if (problems.length === 0) problems.push(...(await checkTarget({ strategy, dir, bare, target })));
       options.progress?.(`${where}: ${problems.length ? "FAILED" : "ok"}`);
       if (problems.length) {
-        return { strategy, seed, completed: trial - from, phases, deployMs, failure: `${where}:\n  ${problems.join("\n  ")}`, reader: await reader?.stop() };
+        return { strategy, seed, completed: trial - from, phases, damagedBeforeRecovery, damageSample, deployMs, failure: `${where}:\n  ${problems.join("\n  ")}`, reader: await reader?.stop() };
       }
       deployed = target;
     }
-    return { strategy, seed, completed: trials - from + 1, phases, deployMs, failure: undefined, reader: await reader?.stop() };
+    return { strategy, seed, completed: trials - from + 1, phases, damagedBeforeRecovery, damageSample, deployMs, failure: undefined, reader: await reader?.stop() };
   } finally {
     await reader?.stop();
     daemon.proc.kill("SIGKILL");
@@ -238,15 +253,24 @@ async function checkTarget(at: { strategy: Strategy; dir: string; bare: string; 
     });
   }
   await attempt("git fsck", async () => {
-    const { stdout, stderr } = await runGit(store, ["fsck", "--no-progress", "--no-dangling"]);
-    const out = new TextDecoder().decode(stdout) + stderr;
-    if (out !== "") throw new Error(out);
+    const out = await fsckProblems(store);
+    if (out) throw new Error(out);
   });
   await attempt("leftovers", async () => {
     const found = await leftovers(at.dir);
     if (found.length) throw new Error(found.join(", "));
   });
   return problems;
+}
+
+/** Native git's complaints about a store (refs to missing objects, broken links), or "" when it finds none. */
+async function fsckProblems(store: string): Promise<string> {
+  try {
+    const { stdout, stderr } = await runGit(store, ["fsck", "--no-progress", "--no-dangling"]);
+    return new TextDecoder().decode(stdout) + stderr;
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
+  }
 }
 
 /** Temp files of dead processes anywhere under DIR, and stray links beside `current`. */
