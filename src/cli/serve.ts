@@ -117,8 +117,7 @@ export async function serve(argv: string[]): Promise<number> {
   const [only, ...more] = describeTargets(initial);
   const single = only && more.length === 0 ? { target: only.name, repo: only.repo, refs: only.refs, authenticated: only.authenticated } : {};
   log.info("listening", { url: listener.url.href, config: configFile, ...single, targets: describeTargets(initial), tls: tls !== undefined });
-  const owed = deployer.recover();
-  log.info("start-up recovery", { owed: owed.map((r) => r.id) });
+  deployer.recover();
   await showStatus();
   notifier.ready();
   return stopped;

@@ -121,12 +121,10 @@ export function createDeployer(options: {
     try {
       // The commit is recorded before the work tree changes, so a redo after a crash converges on that same commit.
       const pin = (commit: string) => void history.update(record.id, { commit });
-      // One cheap line per phase: after a crash the log shows how far the deploy got.
-      const onPhase = (phase: string) => log.info("deploy phase", { deploy: record.id, target: target.name, phase });
       for (let attempt = 1; ; attempt++) {
         let outcome: DeployOutcome;
         try {
-          outcome = await deployOnce(target, { ref: record.ref, commit: record.commit, supersededCommits, redoes }, { id: record.id, log, hooks, onFetched: pin, onPhase });
+          outcome = await deployOnce(target, { ref: record.ref, commit: record.commit, supersededCommits, redoes }, { id: record.id, log, hooks, onFetched: pin });
         } catch (err) {
           const error = err instanceof Error ? err.message : String(err);
           const { code, retryable } = classifyFailure(err);

@@ -123,14 +123,20 @@ export async function runCrashChain(options: ChainOptions): Promise<ChainResult>
     if (done.msg !== "deploy succeeded") throw new Error(`the measured deploy did not succeed: ${JSON.stringify(done)}`);
     deployed = measured;
     const deployMs = Date.parse(String(done.time)) - sentAt;
-    const boundaries = daemon.logs.filter((l) => l.deploy === id && l.msg === "deploy phase").map((l) => Date.parse(String(l.time)) - sentAt);
+    // Where the phases meet (from the start line and the phase timings): the
+    // short steps — index and HEAD writes, sealing, the switch, pruning,
+    // hooks — sit at those edges.
+    const timings = (done.timings ?? {}) as Record<string, number>;
+    const started = daemon.logs.find((l) => l.deploy === id && l.msg === "deploy started");
+    const boundaries = [Date.parse(String(started?.time)) - sentAt];
+    for (const phase of ["fetch", "checkout", "publish"]) if (timings[phase] !== undefined) boundaries.push(boundaries.at(-1)! + timings[phase]);
     boundaries.push(deployMs - 40); // about where post-deploy runs
 
     if (atomic) reader = startReader(dir, join(tmp, "stop-reader"));
 
     // Half uniform over the whole deploy, half near a phase start, where the short phases are.
     const drawDelay = (trial: number) =>
-      Math.max(0, Math.round(trial % 2 ? random() * deployMs : boundaries[Math.floor(random() * boundaries.length)]! + (random() - 0.5) * 60));
+      Math.max(0, Math.round(trial % 2 ? random() * deployMs : boundaries[Math.floor(random() * boundaries.length)]! + (random() - 0.5) * 40));
     const from = options.from ?? 1;
     if (from > 1) {
       const skipped: Record<string, Parameters<typeof commitFiles>[1][string]> = {};
@@ -153,7 +159,7 @@ export async function runCrashChain(options: ChainOptions): Promise<ChainResult>
       await Bun.sleep(delay);
       daemon.proc.kill("SIGKILL");
       await daemon.exited;
-      const phase = await phaseOf(daemon.logs.filter((l) => l.deploy === id), { strategy, dir, id, target, marks, indexMtime: before });
+      const phase = await phaseOf(daemon.logs.filter((l) => l.deploy === id), { strategy, dir, id, target, marks, indexMtime: before, store: atomic ? join(dir, ".hooksd/repo.git") : dir });
       phases[phase] = (phases[phase] ?? 0) + 1;
       const damage = await fsckProblems(atomic ? join(dir, ".hooksd/repo.git") : dir);
       if (damage) {
@@ -179,47 +185,54 @@ export async function runCrashChain(options: ChainOptions): Promise<ChainResult>
     server.stop();
   }
 
-  /** Waits until every deploy the restarted daemon owed has settled; lists those that did not succeed. */
+  /**
+   * Waits until the restarted daemon's newest deploy (its redo of the killed
+   * one, the resumed queued one, or the killed one if it had finished) has
+   * settled, and says so unless it succeeded. The daemon runs its start-up
+   * recovery before it answers any request, so the first answer already
+   * shows what it owes.
+   */
   async function recovered(d: Daemon): Promise<string[]> {
-    const owed = (await d.waitForLog((l) => l.msg === "start-up recovery")).owed as string[];
-    const problems: string[] = [];
-    for (const redo of owed) {
-      const end = await settled(redo);
-      if (end.msg !== "deploy succeeded") problems.push(`recovery deploy ${redo} ended with "${end.msg}": ${String(end.error ?? end.reason ?? "")}`);
+    const deadline = Date.now() + 180_000;
+    for (;;) {
+      const { targets } = (await (await fetch(new URL("status", d.url))).json()) as { targets: Array<{ lastDeploy?: Record<string, unknown> }> };
+      const last = targets[0]?.lastDeploy;
+      if (last && last.state !== "queued" && last.state !== "running") {
+        return last.state === "succeeded" ? [] : [`recovery deploy ${String(last.id)} ended ${String(last.state)}: ${String(last.error ?? last.reason ?? "")}`];
+      }
+      if (Date.now() > deadline) return [`recovery did not settle within 180 s: ${JSON.stringify(last)}`];
+      await Bun.sleep(20);
     }
-    return problems;
   }
 }
 
 /**
- * Where the kill landed: the last phase the daemon logged for the deploy,
- * refined by what it left on disk (how far the index, HEAD, the release
- * marker and `current` got, and whether post-deploy began).
+ * Where the kill landed, read from the killed daemon's log (did the deploy
+ * start, did it settle) and from what it left on disk, latest step first:
+ * post-deploy's mark, `current` and the release marker (atomic), HEAD and
+ * the index (in place), the release directory, the pushed commit's objects.
  */
 async function phaseOf(
   lines: Array<Record<string, unknown>>,
-  at: { strategy: Strategy; dir: string; id: string; target: string; marks: string; indexMtime: number | undefined },
+  at: { strategy: Strategy; dir: string; store: string; id: string; target: string; marks: string; indexMtime: number | undefined },
 ): Promise<string> {
   const msgs = lines.map((l) => String(l.msg));
   if (msgs.some((m) => SETTLED.has(m))) return "after the deploy settled";
   if (!msgs.includes("deploy started")) return "queued (before the deploy started)";
-  const hookStarted = existsSync(join(at.marks, at.id));
-  const last = [...lines].reverse().find((l) => l.msg === "deploy phase")?.phase;
-  if (last === undefined) return "start (opening the repository)";
-  if (last === "fetch") return "fetch";
+  if (existsSync(join(at.marks, at.id))) return "hooks (post-deploy)";
+  const fetched = await git(at.store, "cat-file", "-e", `${at.target}^{tree}`).then(() => true, () => false);
   if (at.strategy === "in-place") {
-    if (hookStarted) return "hooks (post-deploy)";
-    const head = await git(at.dir, "rev-parse", "HEAD").catch(() => "");
-    if (head === at.target) return "HEAD written, before hooks";
+    if ((await git(at.dir, "rev-parse", "HEAD").catch(() => "")) === at.target) return "HEAD written, before hooks";
     if (existsSync(join(at.dir, ".git/index.lock"))) return "index write";
     const mtime = await stat(join(at.dir, ".git/index")).then((s) => s.mtimeMs).catch(() => undefined);
     if (mtime !== at.indexMtime) return "index written, HEAD not yet";
-    return "checkout (work tree)";
+    return fetched ? "checkout (work tree)" : "fetch";
   }
-  if (last === "checkout") return existsSync(join(at.dir, ".hooksd/releases", `${at.id}.json`)) ? "release sealing" : "release materialization";
-  if (hookStarted) return "hooks (post-deploy)";
-  const current = await readlink(join(at.dir, "current")).catch(() => "");
-  return current === `releases/${at.id}` ? "after the switch (pruning, store HEAD)" : "symlink switch (lock, link)";
+  if ((await readlink(join(at.dir, "current")).catch(() => "")) === `releases/${at.id}`) return "after the switch (pruning, store HEAD)";
+  if ((await readdir(at.dir)).some((name) => name.startsWith(".current-"))) return "symlink switch";
+  if (existsSync(join(at.dir, ".hooksd/releases", `${at.id}.json`))) return "sealed, before the switch (sealing, lock)";
+  if (existsSync(join(at.dir, "releases", at.id))) return "release materialization";
+  return fetched ? "after fetch, before the release" : "fetch";
 }
 
 /** Native git's verdict on the recovered target, one line per problem. */
