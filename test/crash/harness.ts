@@ -11,7 +11,7 @@
  * still depends on the machine's speed, so every trial reports the phase it
  * hit, read from the killed daemon's log and what it left on disk.
  */
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import { chmod, mkdir, readdir, readFile, readlink, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { gitlabPush, startDaemon, type Daemon } from "../daemon/support.ts";
@@ -134,9 +134,15 @@ export async function runCrashChain(options: ChainOptions): Promise<ChainResult>
 
     if (atomic) reader = startReader(dir, join(tmp, "stop-reader"));
 
-    // Half uniform over the whole deploy, half near a phase start, where the short phases are.
-    const drawDelay = (trial: number) =>
-      Math.max(0, Math.round(trial % 2 ? random() * deployMs : boundaries[Math.floor(random() * boundaries.length)]! + (random() - 0.5) * 40));
+    // A third of the kills uniform over the whole deploy, a third near where
+    // phases meet, a third the instant a short step shows on disk (which a
+    // delay alone would almost never hit).
+    const events = atomic ? ATOMIC_EVENTS : IN_PLACE_EVENTS;
+    const drawDelay = (trial: number): KillAt => {
+      if (trial % 3 === 1) return { delay: Math.round(random() * deployMs) };
+      if (trial % 3 === 2) return { delay: Math.max(0, Math.round(boundaries[Math.floor(random() * boundaries.length)]! + (random() - 0.5) * 40)) };
+      return { event: events[Math.floor(random() * events.length)]! };
+    };
     const from = options.from ?? 1;
     if (from > 1) {
       const skipped: Record<string, Parameters<typeof commitFiles>[1][string]> = {};
@@ -152,11 +158,14 @@ export async function runCrashChain(options: ChainOptions): Promise<ChainResult>
 
     for (let trial = from; trial <= trials; trial++) {
       const target = await pushNext(tree.next(), `trial ${trial}`);
-      const delay = drawDelay(trial);
+      const killAt = drawDelay(trial);
       const before = atomic ? undefined : await stat(join(dir, ".git/index")).then((s) => s.mtimeMs);
 
       const id = await deliver(target);
-      await Bun.sleep(delay);
+      const sent = performance.now();
+      if (killAt.delay !== undefined) await Bun.sleep(killAt.delay);
+      else await spinUntil(() => happened(killAt.event, { dir, id, target, marks, indexMtime: before }), sent + deployMs * 4);
+      const delay = Math.round(performance.now() - sent);
       daemon.proc.kill("SIGKILL");
       await daemon.exited;
       const phase = await phaseOf(daemon.logs.filter((l) => l.deploy === id), { strategy, dir, id, target, marks, indexMtime: before, store: atomic ? join(dir, ".hooksd/repo.git") : dir });
@@ -166,7 +175,8 @@ export async function runCrashChain(options: ChainOptions): Promise<ChainResult>
         damagedBeforeRecovery[phase] = (damagedBeforeRecovery[phase] ?? 0) + 1;
         damageSample ??= `trial ${trial}, ${phase}: ${damage.split("\n").slice(0, 3).join(" / ")}`;
       }
-      const where = `${strategy} seed ${seed} trial ${trial} (kill ${delay} ms after the 202, in ${phase})`;
+      const when = killAt.event ? `on ${killAt.event}, ${delay} ms` : `${delay} ms`;
+      const where = `${strategy} seed ${seed} trial ${trial} (kill ${when} after the 202, in ${phase})`;
 
       daemon = await startDaemon(options.hooksd, args);
       const problems = await recovered(daemon);
@@ -204,6 +214,45 @@ export async function runCrashChain(options: ChainOptions): Promise<ChainResult>
       await Bun.sleep(20);
     }
   }
+}
+
+type KillAt = { delay: number; event?: undefined } | { delay?: undefined; event: string };
+
+const IN_PLACE_EVENTS = ["index.lock created", "index replaced", "branch ref written", "post-deploy started"];
+const ATOMIC_EVENTS = ["release marker written", "temporary current link made", "current switched", "post-deploy started"];
+
+/** Whether a step of the deploy has shown on disk; synchronous, for the spin below. */
+function happened(event: string, at: { dir: string; id: string; target: string; marks: string; indexMtime: number | undefined }): boolean {
+  try {
+    switch (event) {
+      case "index.lock created":
+        return existsSync(join(at.dir, ".git/index.lock"));
+      case "index replaced":
+        return statSync(join(at.dir, ".git/index")).mtimeMs !== at.indexMtime;
+      case "branch ref written":
+        return readFileSync(join(at.dir, ".git/refs/heads/main"), "utf8").trim() === at.target;
+      case "release marker written":
+        return existsSync(join(at.dir, ".hooksd/releases", `${at.id}.json`));
+      case "temporary current link made":
+        return readdirSync(at.dir).some((name) => name.startsWith(".current-"));
+      case "current switched":
+        return readlinkSync(join(at.dir, "current")) === `releases/${at.id}`;
+      case "post-deploy started":
+        return existsSync(join(at.marks, at.id));
+    }
+  } catch {
+    // Not there yet.
+  }
+  return false;
+}
+
+/**
+ * Polls until `done` or the deadline, yielding only to pending I/O (the git
+ * server runs in this process): a timer's granularity would miss steps that
+ * last a millisecond.
+ */
+async function spinUntil(done: () => boolean, deadline: number): Promise<void> {
+  while (!done() && performance.now() < deadline) await new Promise((resolve) => setImmediate(resolve));
 }
 
 /**
