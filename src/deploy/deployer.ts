@@ -1,7 +1,7 @@
 import { createCoalescingQueue, type CoalescingQueue } from "./coalescing-queue.ts";
 import { newDeployId } from "./deploy-id.ts";
 import { classifyFailure } from "./failure.ts";
-import { runDeploy, type DeployContext, type DeployOutcome, type DeployRequest } from "./pipeline.ts";
+import { runDeploy, type DeployContext, type DeployOutcome, type DeployRequest, type InterruptedDeploy } from "./pipeline.ts";
 import { backoffDelay, DEFAULT_RETRY, interruptibleDelay, type RetryPolicy } from "./retry.ts";
 import { GitError } from "../git/git-error.ts";
 import { isCheckout } from "../git/repository.ts";
@@ -26,7 +26,7 @@ interface QueuedDeploy {
   /** Commits of the same ref whose deploys this one replaced in the queue. */
   supersededCommits: string[];
   /** Start-up recovery: the interrupted deploy this one redoes. */
-  redoes?: string | undefined;
+  redoes?: InterruptedDeploy | undefined;
 }
 
 export interface Deployer {
@@ -114,7 +114,7 @@ export function createDeployer(options: {
     return queue;
   }
 
-  async function execute(target: LoadedTarget, record: DeployRecord, supersededCommits: string[], redoes: string | undefined): Promise<void> {
+  async function execute(target: LoadedTarget, record: DeployRecord, supersededCommits: string[], redoes: InterruptedDeploy | undefined): Promise<void> {
     history.update(record.id, { state: "running", startedAt: new Date().toISOString() });
     log.info("deploy started", { deploy: record.id, target: target.name, ref: record.ref, commit: record.commit });
     const hooks: HookRun[] = [];
@@ -252,7 +252,7 @@ export function createDeployer(options: {
       // already equal to their target as clean, so only the SAME commit is
       // safe to apply now; it is pushed before any queued record (oldest
       // first) and, once running, is never superseded.
-      const redo = submit(record.target, { ref: record.ref, commit: record.commit, provider: record.provider, deliveryId: record.deliveryId, redoes: record.id });
+      const redo = submit(record.target, { ref: record.ref, commit: record.commit, provider: record.provider, deliveryId: record.deliveryId, redoes: { id: record.id, startedAt: record.startedAt } });
       history.update(record.id, {
         state: "failed",
         error: `interrupted: hooksd stopped while this deploy was running (crash, kill or shutdown timeout); redone as deploy ${redo.id}`,

@@ -29,6 +29,7 @@ if (!Number.isInteger(SEED)) throw new Error(`HOOKSD_CRASH_SEED must be an integ
 const REGRESSIONS: Array<{ strategy: Strategy; seed: number; from: number; trials: number; found: string }> = [
   { strategy: "atomic", seed: 6001, from: 1, trials: 3, found: "an interrupted deploy's unsealed release left temp files in DIR" },
   { strategy: "in-place", seed: 77, from: 127, trials: 134, found: "a redo after a kill mid file-to-directory swap failed with LOCAL_CHANGES" },
+  { strategy: "in-place", seed: 6001, from: 13, trials: 18, found: "a kill while writing the index left index.lock, and every redo failed on it" },
 ];
 
 let hooksd: string[];

@@ -107,8 +107,8 @@ export async function runCrashChain(options: ChainOptions): Promise<ChainResult>
   const settled = (id: string) => daemon.waitForLog((l) => l.deploy === id && SETTLED.has(String(l.msg)), 180_000);
 
   try {
-    // The first deploy creates DIR; the second is measured: a trial's kill
-    // delay is drawn from 0 to its duration, or aimed near one of its phase starts.
+    // The first deploy creates DIR; the second is measured: the kill delays
+    // are drawn from 0 to its duration, or aimed where its phases meet.
     deployed = await pushNext(tree.initial(), "initial");
     const first = await settled(await deliver(deployed));
     if (first.msg !== "deploy succeeded") throw new Error(`the first deploy did not succeed: ${JSON.stringify(first)}`);

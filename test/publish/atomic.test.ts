@@ -110,7 +110,7 @@ describe("an atomic deploy", () => {
     await push(site.work);
     const serving = (await deployOnce(target)).release!;
     const layout = releaseLayout(site.dir);
-    const redo = (redoes: string) => runDeploy(target, { ref: "refs/heads/main", commit: undefined, redoes }, { id: newDeployId(), log: captureLog().log });
+    const redo = (redoes: string) => runDeploy(target, { ref: "refs/heads/main", commit: undefined, redoes: { id: redoes, startedAt: undefined } }, { id: newDeployId(), log: captureLog().log });
 
     // Killed mid-materialization: an unsealed directory with a temp file in it.
     const unsealed = "20261122T000000000Z-0000-aaaaaa";
