@@ -1,7 +1,7 @@
 import { createCoalescingQueue, type CoalescingQueue } from "./coalescing-queue.ts";
 import { newDeployId } from "./deploy-id.ts";
 import { classifyFailure } from "./failure.ts";
-import { runDeploy, type DeployContext, type DeployOutcome, type DeployRequest } from "./pipeline.ts";
+import { runDeploy, type DeployContext, type DeployOutcome, type DeployRequest, type InterruptedDeploy } from "./pipeline.ts";
 import { backoffDelay, DEFAULT_RETRY, interruptibleDelay, type RetryPolicy } from "./retry.ts";
 import { GitError } from "../git/git-error.ts";
 import { isCheckout } from "../git/repository.ts";
@@ -25,6 +25,8 @@ interface QueuedDeploy {
   record: DeployRecord;
   /** Commits of the same ref whose deploys this one replaced in the queue. */
   supersededCommits: string[];
+  /** Start-up recovery: the interrupted deploy this one redoes. */
+  redoes?: InterruptedDeploy | undefined;
 }
 
 export interface Deployer {
@@ -91,8 +93,10 @@ export function createDeployer(options: {
     let queue = queues.get(repo);
     if (!queue) {
       queue = createCoalescingQueue(
-        ({ target, record, supersededCommits }) => execute(target, record, supersededCommits),
-        ({ target, record, supersededCommits }, replacement) => {
+        ({ target, record, supersededCommits, redoes }) => execute(target, record, supersededCommits, redoes),
+        ({ target, record, supersededCommits, redoes }, replacement) => {
+          // What a replaced redo had to clear up, the deploy replacing it does.
+          replacement.redoes ??= redoes;
           // Deliveries can arrive out of order: the push that replaces this one
           // may be older. It carries this commit along, and the pipeline deploys
           // whichever of them is newest once their history is fetched.
@@ -110,7 +114,7 @@ export function createDeployer(options: {
     return queue;
   }
 
-  async function execute(target: LoadedTarget, record: DeployRecord, supersededCommits: string[]): Promise<void> {
+  async function execute(target: LoadedTarget, record: DeployRecord, supersededCommits: string[], redoes: InterruptedDeploy | undefined): Promise<void> {
     history.update(record.id, { state: "running", startedAt: new Date().toISOString() });
     log.info("deploy started", { deploy: record.id, target: target.name, ref: record.ref, commit: record.commit });
     const hooks: HookRun[] = [];
@@ -120,7 +124,7 @@ export function createDeployer(options: {
       for (let attempt = 1; ; attempt++) {
         let outcome: DeployOutcome;
         try {
-          outcome = await deployOnce(target, { ref: record.ref, commit: record.commit, supersededCommits }, { id: record.id, log, hooks, onFetched: pin });
+          outcome = await deployOnce(target, { ref: record.ref, commit: record.commit, supersededCommits, redoes }, { id: record.id, log, hooks, onFetched: pin });
         } catch (err) {
           const error = err instanceof Error ? err.message : String(err);
           const { code, retryable } = classifyFailure(err);
@@ -143,7 +147,7 @@ export function createDeployer(options: {
           history.update(record.id, { error, code, attempts: attempt });
           log.warn("deploy attempt failed; retrying", { deploy: record.id, target: target.name, code, attempt, delayMs, error });
           const delay = interruptibleDelay<"newer push" | "shutdown">(delayMs);
-          backoffs.set(target.repo, { item: { target, record, supersededCommits }, interrupt: delay.interrupt });
+          backoffs.set(target.repo, { item: { target, record, supersededCommits, redoes }, interrupt: delay.interrupt });
           const waited = await delay.wait;
           backoffs.delete(target.repo);
           if (waited === "newer push") {
@@ -219,11 +223,12 @@ export function createDeployer(options: {
       timings: {},
     };
     history.add(record);
-    const item: QueuedDeploy = { target, record, supersededCommits: [] };
+    const item: QueuedDeploy = { target, record, supersededCommits: [], redoes: submission.redoes };
     const retrying = backoffs.get(target.repo);
     if (retrying) {
       const { record: old, supersededCommits: carried } = retrying.item;
       if (old.commit && old.ref === record.ref) item.supersededCommits.push(old.commit, ...carried);
+      item.redoes ??= retrying.item.redoes;
       retrying.interrupt("newer push");
     }
     queueFor(target.repo).push(item);
@@ -247,7 +252,7 @@ export function createDeployer(options: {
       // already equal to their target as clean, so only the SAME commit is
       // safe to apply now; it is pushed before any queued record (oldest
       // first) and, once running, is never superseded.
-      const redo = submit(record.target, { ref: record.ref, commit: record.commit, provider: record.provider, deliveryId: record.deliveryId });
+      const redo = submit(record.target, { ref: record.ref, commit: record.commit, provider: record.provider, deliveryId: record.deliveryId, redoes: { id: record.id, startedAt: record.startedAt } });
       history.update(record.id, {
         state: "failed",
         error: `interrupted: hooksd stopped while this deploy was running (crash, kill or shutdown timeout); redone as deploy ${redo.id}`,

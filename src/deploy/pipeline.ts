@@ -1,6 +1,7 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { fetchRef } from "../git/fetch.ts";
+import { removeIndexLockSince } from "../git/index-file.ts";
 import { basicAuth } from "../git/http-client.ts";
 import { discardRepository, initRepository, initStore, isAncestor, isCheckout, openRepository, readHeadCommit, repositoryAt, setHead, type Repository } from "../git/repository.ts";
 import { hookEnvironment } from "../hooks/hook-env.ts";
@@ -24,6 +25,14 @@ export interface DeployRequest {
   commit: string | undefined;
   /** Pushed commits of the same ref whose deploys this one replaced; the newest of all is deployed. */
   supersededCommits?: readonly string[] | undefined;
+  /** The deploy this one redoes after a crash (start-up recovery): its process is gone. */
+  redoes?: InterruptedDeploy | undefined;
+}
+
+export interface InterruptedDeploy {
+  id: string;
+  /** When it started (ISO time), if it did. */
+  startedAt: string | undefined;
 }
 
 export interface DeployContext {
@@ -86,6 +95,12 @@ export async function runDeploy(target: LoadedTarget, request: DeployRequest, co
   const firstDeploy = !(await (atomic ? isReleaseLayout : isCheckout)(target.repo));
   const repo = atomic ? await openStore(target, layout) : await openCheckout(target);
   const base = atomic ? await readCurrentRelease(layout) : undefined;
+  // A deploy killed before its switch left its release behind, unsealed (with
+  // temp files in it) or sealed but never served. Its process is gone, so
+  // nothing writes it any more: it goes now, or it would wait an hour for the
+  // prune and, sealed, be what `hooksd rollback` picks after this redo. Once
+  // `current` names it, it was published and stays.
+  if (atomic && request.redoes !== undefined && request.redoes.id !== base?.id) await removeRelease(layout, request.redoes.id);
   const previous = atomic ? base?.commit : await readHeadCommit(repo);
   const newTree = atomic ? releaseDir(layout, context.id) : target.repo;
 
@@ -163,9 +178,13 @@ export async function runDeploy(target: LoadedTarget, request: DeployRequest, co
       await hooks.run("pre-deploy", { cwd: target.repo, stdin: refLine, env: vars, mustSucceed: true });
       const lock = join(repo.gitdir, "hooksd.lock");
       const updated = await timed("checkout", () =>
-        withTargetLock(lock, { timeoutMs: LOCK_WAIT_MS, purpose: `deploy ${context.id}` }, () =>
-          updateInPlace(repo, { from: previous, to: commit, ref: request.ref, force: target.force }),
-        ),
+        withTargetLock(lock, { timeoutMs: LOCK_WAIT_MS, purpose: `deploy ${context.id}` }, async () => {
+          // Killed while writing the index, the redone deploy left index.lock,
+          // which would refuse every deploy from now on. Made since it started,
+          // it is that dead deploy's (see removeIndexLockSince).
+          if (request.redoes?.startedAt) await removeIndexLockSince(repo.gitdir, new Date(request.redoes.startedAt));
+          return updateInPlace(repo, { from: previous, to: commit, ref: request.ref, force: target.force });
+        }),
       );
       published = true;
       changedPaths = updated.changed;

@@ -36,7 +36,9 @@ export async function applyChanges(
     // delete, and unlink() would follow the symlink out of the tree.
     if (before && !after && !(await nonDirectoryAncestor(path))) removals.push(path);
   }
-  await forEachLimit(removals, 16, (path) => unlink(join(dir, path)).catch(ignore("ENOENT")));
+  // EISDIR (Linux): a directory already took the file's place — a redo of a
+  // deploy killed half-way through a file-to-directory swap. The file is gone.
+  await forEachLimit(removals, 16, (path) => unlink(join(dir, path)).catch(ignore("ENOENT", "EISDIR")));
   await pruneEmptyDirs(dir, removals);
 
   const writes = changes.filter((c) => c.after);

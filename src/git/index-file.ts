@@ -7,7 +7,7 @@
  */
 import { createHash } from "node:crypto";
 import type { BigIntStats, Stats } from "node:fs";
-import { open, readFile, rename, unlink } from "node:fs/promises";
+import { open, readFile, rename, stat, unlink } from "node:fs/promises";
 
 export interface IndexEntry {
   /** Slash-separated, relative to the work tree. */
@@ -273,6 +273,20 @@ export async function writeIndex(gitdir: string, entries: IndexEntry[]): Promise
     await unlink(lockPath).catch(() => {}); // it is ours: do not leave a stale lock behind
     throw err;
   }
+}
+
+/**
+ * Removes `index.lock` if it was made at or after `since`: the start of a
+ * deploy whose process is known to have died (start-up recovery redoes it).
+ * A process killed between creating the lock and renaming it leaves it
+ * behind, and git's rule — never take over a lock — would then refuse every
+ * later deploy. Only a lock from the dead deploy's time goes; an older one is
+ * someone else's and stays, with writeIndex's error naming it.
+ */
+export async function removeIndexLockSince(gitdir: string, since: Date): Promise<void> {
+  const lockPath = `${gitdir}/index.lock`;
+  const st = await stat(lockPath).catch(() => undefined);
+  if (st && st.mtimeMs >= since.getTime()) await unlink(lockPath).catch(() => {});
 }
 
 type AnyStats = Stats | BigIntStats;

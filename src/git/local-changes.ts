@@ -58,6 +58,11 @@ export async function findObstacles(dir: string, index: Map<string, IndexEntry>,
     // Seconds, sizes and inode numbers are all statMatches() compares: plain numbers are exact for them, and cheaper than BigInts.
     const st = lstatSync(join(dir, entry.path), { throwIfNoEntry: false });
     if (!st) missing.push(entry.path);
+    // A tracked file this change deletes, found as a directory: a deploy killed
+    // half-way through a file-to-directory swap had already replaced it (HEAD
+    // and the index still name the file). The file is gone, as the target
+    // wants; what the directory holds is checked like any path the target writes.
+    else if (deleted.has(entry.path) && st.isDirectory()) missing.push(entry.path);
     // "Racy git": a file changed in the same second the index was written keeps matching stat data.
     else if (entry.mtimeSeconds >= indexMtimeSeconds || !statMatches(entry, st)) suspects.push(entry);
   }

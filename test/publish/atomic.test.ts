@@ -2,6 +2,8 @@ import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { appendFile, lstat, mkdir, readdir, readFile, readlink, realpath, stat, symlink, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createDeployer } from "../../src/deploy/deployer.ts";
+import { newDeployId } from "../../src/deploy/deploy-id.ts";
+import { runDeploy } from "../../src/deploy/pipeline.ts";
 import { releaseLayout } from "../../src/publish/release-layout.ts";
 import { listReleases } from "../../src/publish/releases.ts";
 import { createMemoryHistory } from "../../src/state/history.ts";
@@ -99,6 +101,34 @@ describe("an atomic deploy", () => {
     await push(site.work);
     made.push((await deployOnce({ ...target, keep: 1 })).release!);
     expect(await releaseIds(site)).toEqual(made.slice(-2));
+  });
+
+  test("the redo of a deploy killed before its switch removes that deploy's release, unsealed or sealed, but never the one serving (crash harness, atomic seed 6001 trial 3)", async () => {
+    const site = await newSite("atomic-redo");
+    const target = makeTarget(site, { keep: 10 });
+    await commitFiles(site.work, { "index.html": "v1" }, "v1");
+    await push(site.work);
+    const serving = (await deployOnce(target)).release!;
+    const layout = releaseLayout(site.dir);
+    const redo = (redoes: string) => runDeploy(target, { ref: "refs/heads/main", commit: undefined, redoes: { id: redoes, startedAt: undefined } }, { id: newDeployId(), log: captureLog().log });
+
+    // Killed mid-materialization: an unsealed directory with a temp file in it.
+    const unsealed = "20261122T000000000Z-0000-aaaaaa";
+    await mkdir(join(site.dir, "releases", unsealed, "css"), { recursive: true });
+    await writeFile(join(site.dir, "releases", unsealed, "css", ".hooksd-tmp-999999-abc"), "half");
+    const first = (await redo(unsealed)).release!;
+    expect(await releaseIds(site)).toEqual([serving, first]);
+
+    // Killed between sealing and the switch: sealed, never served; rollback must not find it.
+    const sealed = "20261122T000000001Z-0000-bbbbbb";
+    await mkdir(join(site.dir, "releases", sealed));
+    await writeFile(join(layout.markers, `${sealed}.json`), JSON.stringify({ id: sealed, commit: "0".repeat(40), ref: "refs/heads/main", createdAt: new Date().toISOString() }));
+    const second = (await redo(sealed)).release!;
+    expect((await listReleases(layout)).map((r) => r.id)).toEqual([serving, first, second]);
+
+    // Killed after the switch (pruning, hooks): the release serves, and stays.
+    const third = (await redo(second)).release!;
+    expect((await listReleases(layout)).map((r) => r.id)).toEqual([serving, first, second, third]);
   });
 });
 

@@ -9,7 +9,9 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { createHash, randomBytes } from "node:crypto";
 import { chmod, lstat, mkdir, readdir, readFile, readlink, rm, symlink, unlink, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import { newDeployId } from "../../src/deploy/deploy-id.ts";
 import { runDeploy, type DeployOutcome } from "../../src/deploy/pipeline.ts";
+import { silentLogger } from "../../src/log.ts";
 import { GitError, type GitErrorCode } from "../../src/git/git-error.ts";
 import { Secret } from "../../src/config/secret.ts";
 import type { LoadedTarget } from "../../src/config/loaded-target.ts";
@@ -608,6 +610,48 @@ describe("failures leave the checkout as it was", () => {
     await deploy(site, commit);
 
     await expectDeployed(site, commit);
+  });
+
+  test("a deploy killed after a tracked file became a directory converges when run again (crash harness, in-place seed 77 trial 132)", async () => {
+    const { site } = await deployedSite({ "index.html": "v1\n", page: "file\n" });
+    const commit = await pushFiles(site, { "index.html": "v2\n", page: null, "page/index.html": "dir\n", "page/img/x.txt": "x\n" });
+    // Killed mid-write: the file is gone, its directory holds part of the new files; HEAD and the index name the file.
+    await unlink(join(site.dir, "page"));
+    await mkdir(join(site.dir, "page"));
+    await writeFile(join(site.dir, "page/index.html"), "dir\n");
+
+    await deploy(site, commit);
+
+    await expectDeployed(site, commit);
+  });
+
+  test("the redo of a deploy killed while writing the index removes the index.lock it left, but not an older one (crash harness, in-place seed 6001 trial 15)", async () => {
+    const { site } = await deployedSite({ "index.html": "v1\n" });
+    const commit = await pushFiles(site, { "index.html": "v2\n" });
+    const lock = join(site.dir, ".git/index.lock");
+    const redo = (startedAt: Date) =>
+      runDeploy(targetFor(site), { ref: REF, commit, redoes: { id: "20261122T000000000Z-0000-aaaaaa", startedAt: startedAt.toISOString() } }, { id: newDeployId(), log: silentLogger });
+
+    // Someone else's lock, from before the interrupted deploy started: left alone, as git would.
+    await writeFile(lock, "not ours");
+    await expect(redo(new Date(Date.now() + 60_000))).rejects.toThrow("Unable to create");
+    expect(await readFile(lock, "utf8")).toBe("not ours");
+
+    // The dead deploy's own lock, made after it started.
+    await redo(new Date(Date.now() - 60_000));
+    await expectDeployed(site, commit);
+    expect(await exists(lock)).toBe(false);
+  });
+
+  test("a directory the user put where a tracked file was, holding files the new commit does not write there, still stops the deploy", async () => {
+    const { site } = await deployedSite({ "index.html": "v1\n", page: "file\n" });
+    const commit = await pushFiles(site, { page: null, "page/index.html": "dir\n" });
+    await unlink(join(site.dir, "page"));
+    await mkdir(join(site.dir, "page"));
+    await writeFile(join(site.dir, "page/index.html"), "the user's own\n");
+
+    await expect(deploy(site, commit)).rejects.toMatchObject({ code: "UNTRACKED_CONFLICT" });
+    expect(await readFile(join(site.dir, "page/index.html"), "utf8")).toBe("the user's own\n");
   });
 });
 
