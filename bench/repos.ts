@@ -9,17 +9,7 @@ import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { gitEnv, run } from "./measure.ts";
 
-/** mulberry32: tiny, fast and good enough to make content incompressible or varied. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
+import { prng } from "../test/helpers/prng.ts";
 
 const WORDS = "the a site page deploy static html css header footer menu about contact blog post index news team price plan docs guide hello world lorem ipsum dolor amet build release update image link card grid list item title main".split(" ");
 

@@ -5,17 +5,12 @@
  * that every deploy writes, removes and replaces things in every phase.
  */
 import type { FileSpec } from "../helpers/git-fixture.ts";
+import { prng } from "../helpers/prng.ts";
 
-/** Seeded PRNG (mulberry32): the same seed gives the same trials. */
+/** Seeded PRNG (mulberry32) as floats in [0, 1): the same seed gives the same trials. */
 export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = prng(seed);
+  return () => next() / 4294967296;
 }
 
 export interface SiteTree {

@@ -7,6 +7,7 @@ import { createLogger } from "../../src/log.ts";
 import { createMemoryHistory, createSqliteHistory, type History } from "../../src/state/history.ts";
 import { commitFiles, createRemote, expectTreeEquals, makeTempDir, push, removeTempDirs } from "../helpers/git-fixture.ts";
 import { startGitServer, type GitServer } from "../helpers/git-server.ts";
+import { testTarget } from "../helpers/test-target.ts";
 
 setDefaultTimeout(30_000);
 
@@ -33,18 +34,7 @@ afterAll(async () => {
 });
 
 async function target(name: string): Promise<LoadedTarget> {
-  return {
-    name,
-    repo: join(await makeTempDir(`deployer-${name}`), "site"),
-    remote: server.url("site.git"),
-    refs: "refs/heads/main",
-    strategy: "in-place",
-    force: false,
-    fetchTimeoutSeconds: 30,
-    secrets: [],
-    signingTokens: [],
-    credentials: undefined,
-  };
+  return testTarget({ name, repo: join(await makeTempDir(`deployer-${name}`), "site"), remote: server.url("site.git") });
 }
 
 const histories: Array<[string, () => History]> = [

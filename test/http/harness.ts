@@ -15,6 +15,7 @@ import { createMemoryHistory, type DeployRecord, type History } from "../../src/
 import { ZERO_OID } from "../../src/providers/push-event.ts";
 import { commitFiles, createRemote, expectTreeEquals, git, makeTempDir, push } from "../helpers/git-fixture.ts";
 import { startGitServer, type GitServer, type GitServerOptions } from "../helpers/git-server.ts";
+import { testTarget } from "../helpers/test-target.ts";
 
 export const FIXTURES = join(import.meta.dir, "../../../shared/fixtures/webhooks");
 
@@ -86,19 +87,7 @@ export async function createTarget(site: Site, overrides: Partial<LoadedTarget> 
   const repo = join(parent, "site");
   await git(parent, "clone", "--quiet", "--no-checkout", site.bare, repo);
   await git(repo, "checkout", "--quiet", "-B", "main", site.base);
-  return {
-    name: "site",
-    repo,
-    remote: site.url,
-    refs: "refs/heads/main",
-    strategy: "in-place",
-    force: false,
-    fetchTimeoutSeconds: 30,
-    secrets: [new Secret(SECRET)],
-    signingTokens: [],
-    credentials: undefined,
-    ...overrides,
-  };
+  return testTarget({ repo, remote: site.url, secrets: [new Secret(SECRET)], ...overrides });
 }
 
 export interface Harness {

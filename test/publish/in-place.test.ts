@@ -17,6 +17,7 @@ import { Secret } from "../../src/config/secret.ts";
 import type { LoadedTarget } from "../../src/config/loaded-target.ts";
 import { commitFiles, createRemote, expectTreeEquals, git, makeTempDir, push, removeTempDirs, runGit, type FileSpec } from "../helpers/git-fixture.ts";
 import { startGitServer, type GitServer } from "../helpers/git-server.ts";
+import { testTarget } from "../helpers/test-target.ts";
 
 const exists = (path: string) => lstat(path).then(() => true, () => false);
 
@@ -68,19 +69,7 @@ async function newSite(): Promise<Site> {
 }
 
 function targetFor(site: Site, overrides: Partial<LoadedTarget> = {}): LoadedTarget {
-  return {
-    name: "site",
-    repo: site.dir,
-    remote: site.url,
-    refs: REF,
-    strategy: "in-place",
-    force: false,
-    fetchTimeoutSeconds: 30,
-    secrets: [],
-    signingTokens: [],
-    credentials: undefined,
-    ...overrides,
-  };
+  return testTarget({ repo: site.dir, remote: site.url, refs: REF, ...overrides });
 }
 
 function deploy(site: Site, commit: string | undefined, overrides: Partial<LoadedTarget> = {}): Promise<DeployOutcome> {
