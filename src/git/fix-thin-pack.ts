@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { open, type FileHandle } from "node:fs/promises";
 import { deflateSync } from "node:zlib";
 import type { GitObject } from "./pack-file.ts";
-import { objectId } from "./index-pack.ts";
+import { objectId } from "./object-id.ts";
 import type { PackIndexEntry } from "./pack-index.ts";
 
 const TYPE_CODES = { commit: 1, tree: 2, blob: 3, tag: 4 } as const;

@@ -8,8 +8,9 @@
 import { createHash, type Hash } from "node:crypto";
 import { open, stat, type FileHandle } from "node:fs/promises";
 import { createInflate, inflateSync } from "node:zlib";
+import { objectId } from "./object-id.ts";
 import { PackError } from "./pack-error.ts";
-import { OFF_THREAD_BYTES, OFS_DELTA, PackFile, parseEntryHeader, REF_DELTA, typeName, type GitObject, type ObjectType } from "./pack-file.ts";
+import { OFF_THREAD_BYTES, OFS_DELTA, PackFile, parseEntryHeader, REF_DELTA, typeName, type GitObject } from "./pack-file.ts";
 import type { PackIndexEntry } from "./pack-index.ts";
 
 const WINDOW = 4 * 1024 * 1024;
@@ -30,10 +31,6 @@ export interface IndexedPack {
   missingBases: string[];
 }
 
-/** git's object id: SHA-1 over "<type> <size>\0" and the content. */
-export function objectId(type: ObjectType, data: Uint8Array): Uint8Array {
-  return createHash("sha1").update(`${type} ${data.length}\0`).update(data).digest();
-}
 
 /**
  * Indexes the pack at `path`. `yieldEvery` ms of uninterrupted CPU work the
