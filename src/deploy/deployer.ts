@@ -86,6 +86,25 @@ export function createDeployer(options: {
     }
     return runDeploy(target, request, context);
   }
+  /**
+   * A deploy replaced before it ran (in the queue, or while waiting to retry)
+   * hands on what it owed. Deliveries can arrive out of order: the push that
+   * replaces it may be older, so it carries the replaced commit along and the
+   * pipeline deploys whichever is newest once their history is fetched. What a
+   * replaced redo had to clear up, the deploy replacing it does.
+   */
+  function carryOver(replaced: QueuedDeploy, replacement: QueuedDeploy): void {
+    replacement.redoes ??= replaced.redoes;
+    if (replaced.record.commit && replaced.record.ref === replacement.record.ref) {
+      replacement.supersededCommits.push(replaced.record.commit, ...replaced.supersededCommits);
+    }
+  }
+
+  function supersede({ target, record }: Pick<QueuedDeploy, "target" | "record">, reason: string, patch: Partial<DeployRecord> = {}): void {
+    history.update(record.id, { state: "superseded", reason, ...patch, finishedAt: new Date().toISOString() });
+    log.info("deploy superseded", { deploy: record.id, target: target.name, commit: record.commit, deployed: patch.previous, reason });
+  }
+
   const queues = new Map<string, CoalescingQueue<QueuedDeploy>>();
   let accepting = true;
 
@@ -94,18 +113,9 @@ export function createDeployer(options: {
     if (!queue) {
       queue = createCoalescingQueue(
         ({ target, record, supersededCommits, redoes }) => execute(target, record, supersededCommits, redoes),
-        ({ target, record, supersededCommits, redoes }, replacement) => {
-          // What a replaced redo had to clear up, the deploy replacing it does.
-          replacement.redoes ??= redoes;
-          // Deliveries can arrive out of order: the push that replaces this one
-          // may be older. It carries this commit along, and the pipeline deploys
-          // whichever of them is newest once their history is fetched.
-          if (record.commit && record.ref === replacement.record.ref) {
-            replacement.supersededCommits.push(record.commit, ...supersededCommits);
-          }
-          const reason = "a later delivery arrived before this deploy started";
-          history.update(record.id, { state: "superseded", reason, finishedAt: new Date().toISOString() });
-          log.info("deploy superseded", { deploy: record.id, target: target.name, reason });
+        (replaced, replacement) => {
+          carryOver(replaced, replacement);
+          supersede(replaced, "a later delivery arrived before this deploy started");
         },
       );
       if (!accepting) queue.close();
@@ -153,9 +163,7 @@ export function createDeployer(options: {
           if (waited === "newer push") {
             // The newer push deploys instead, carrying this commit along (see
             // submit): retrying an older push first would only delay it.
-            const reason = `a later delivery arrived while this deploy waited to retry after ${code}`;
-            history.update(record.id, { state: "superseded", reason, finishedAt: new Date().toISOString() });
-            log.info("deploy superseded", { deploy: record.id, target: target.name, reason });
+            supersede({ target, record }, `a later delivery arrived while this deploy waited to retry after ${code}`);
             return;
           }
           if (waited === "shutdown") {
@@ -167,8 +175,7 @@ export function createDeployer(options: {
           continue;
         }
         if (outcome.superseded) {
-          history.update(record.id, { state: "superseded", reason: outcome.superseded, previous: outcome.previous, timings: outcome.timings, attempts: tries(attempt), finishedAt: new Date().toISOString() });
-          log.info("deploy superseded", { deploy: record.id, target: target.name, commit: record.commit, deployed: outcome.previous, reason: outcome.superseded });
+          supersede({ target, record }, outcome.superseded, { previous: outcome.previous, timings: outcome.timings, attempts: tries(attempt) });
           return;
         }
         history.update(record.id, {
@@ -226,9 +233,7 @@ export function createDeployer(options: {
     const item: QueuedDeploy = { target, record, supersededCommits: [], redoes: submission.redoes };
     const retrying = backoffs.get(target.repo);
     if (retrying) {
-      const { record: old, supersededCommits: carried } = retrying.item;
-      if (old.commit && old.ref === record.ref) item.supersededCommits.push(old.commit, ...carried);
-      item.redoes ??= retrying.item.redoes;
+      carryOver(retrying.item, item);
       retrying.interrupt("newer push");
     }
     queueFor(target.repo).push(item);
