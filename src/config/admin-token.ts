@@ -1,5 +1,4 @@
-import { existsSync } from "node:fs";
-import { join } from "node:path";
+import { credentialPath } from "./credential-path.ts";
 import { readSecretFile } from "./read-secrets.ts";
 import type { Secret } from "./secret.ts";
 
@@ -11,7 +10,6 @@ import type { Secret } from "./secret.ts";
  */
 export async function loadAdminToken(file: string | undefined, name: string, env: NodeJS.ProcessEnv = process.env): Promise<Secret | undefined> {
   if (file !== undefined) return readSecretFile(file, name);
-  const credential = env.CREDENTIALS_DIRECTORY && join(env.CREDENTIALS_DIRECTORY, "admin-token");
-  if (credential && existsSync(credential)) return readSecretFile(credential, "credential admin-token");
-  return undefined;
+  const credential = credentialPath("admin-token", env);
+  return credential === undefined ? undefined : readSecretFile(credential, "credential admin-token");
 }
