@@ -1,5 +1,6 @@
 import { parseArgs } from "node:util";
 import { ConfigError } from "../config/config-error.ts";
+import { errorMessage } from "../util/error-message.ts";
 
 /** Flags shared by every command that names a target on the command line. */
 export const targetFlags = {
@@ -83,7 +84,7 @@ export function parseFlags<S extends FlagSpec>(spec: S, argv: string[]): ParsedF
 }
 
 function describeParseError(err: unknown): string {
-  const message = err instanceof Error ? err.message : String(err);
+  const message = errorMessage(err);
   const unknown = /Unknown option '([^']+)'/.exec(message);
   if (unknown) return `unknown flag ${unknown[1]}`;
   // "ambiguous": the value looks like another flag (`--limit --json`).

@@ -14,6 +14,7 @@ import { acquireTargetLock, LockError, type TargetLock } from "../publish/target
 import { openDatabase } from "../state/database.ts";
 import { createSqliteHistory } from "../state/history.ts";
 import { parseFlags } from "./flags.ts";
+import { errorMessage } from "../util/error-message.ts";
 
 export const rollbackFlags = {
   repo: { type: "string" },
@@ -96,7 +97,7 @@ export async function rollback(argv: string[]): Promise<number> {
     process.stdout.write(`${name}: current → releases/${chosen.id} (${chosen.commit.slice(0, 12)}), was ${current ?? "none"}\n`);
     return 0;
   } catch (err) {
-    process.stderr.write(`hooksd: rollback of ${name} failed: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.stderr.write(`hooksd: rollback of ${name} failed: ${errorMessage(err)}\n`);
     return 1;
   } finally {
     lock.release();

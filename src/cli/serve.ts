@@ -23,6 +23,7 @@ import { createNotifier } from "../systemd/notify.ts";
 import { formatStatusLine } from "../systemd/status-line.ts";
 import { parseCount, parseFlags, serveFlags, type ServeFlags } from "./flags.ts";
 import { parseListen } from "./listen.ts";
+import { errorMessage } from "../util/error-message.ts";
 
 /** Names of the credentials a unit passes with LoadCredential=NAME:FILE. */
 const WEBHOOK_SECRET = "webhook-secret";
@@ -133,7 +134,7 @@ async function reload(file: string, config: ConfigRef<ServeConfig>, log: Logger)
   try {
     next = await loadConfigFile(file);
   } catch (err) {
-    const problems = err instanceof ConfigError ? err.problems : [err instanceof Error ? err.message : String(err)];
+    const problems = err instanceof ConfigError ? err.problems : [errorMessage(err)];
     log.error("config reload rejected; the previous config stays in force", { config: file, problems });
     return;
   }

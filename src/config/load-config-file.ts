@@ -8,6 +8,7 @@ import { readCredentialsFile, readSecretFile } from "./read-secrets.ts";
 import { RefPattern } from "./ref-pattern.ts";
 import { ConfigFileSchema, describeIssues, healthUrlProblem, type ConfigFile, type Listen } from "./schema.ts";
 import { defaultStateDir } from "./state-dir.ts";
+import { errorMessage } from "../util/error-message.ts";
 
 export interface TlsFiles {
   certFile: string;
@@ -101,7 +102,7 @@ async function parseFile(path: string): Promise<unknown> {
   try {
     return ext === ".json" ? JSON.parse(text) : Bun.TOML.parse(text);
   } catch (err) {
-    const detail = err instanceof Error ? err.message : String(err);
+    const detail = errorMessage(err);
     throw new ConfigError(`--config: ${path} is not valid ${ext === ".json" ? "JSON" : "TOML"}: ${detail}`);
   }
 }

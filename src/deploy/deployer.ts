@@ -12,6 +12,7 @@ import type { Logger } from "../log.ts";
 import type { ProviderName } from "../providers/push-event.ts";
 import type { DeployRecord, History } from "../state/history.ts";
 import { readTargetStatus, type TargetStatus } from "../state/target-status.ts";
+import { errorMessage } from "../util/error-message.ts";
 
 export type { TargetStatus };
 
@@ -136,7 +137,7 @@ export function createDeployer(options: {
         try {
           outcome = await deployOnce(target, { ref: record.ref, commit: record.commit, supersededCommits, redoes }, { id: record.id, log, hooks, onFetched: pin });
         } catch (err) {
-          const error = err instanceof Error ? err.message : String(err);
+          const error = errorMessage(err);
           const { code, retryable } = classifyFailure(err);
           if (!retryable || attempt >= retry.attempts) {
             // Published, then switched back by the health check.

@@ -18,6 +18,7 @@ import { DEFAULT_HOOK_TIMEOUT_SECONDS } from "../config/schema.ts";
 import type { LoadedTarget } from "../config/loaded-target.ts";
 import { silentLogger, type Logger } from "../log.ts";
 import type { Phase } from "../state/history.ts";
+import { errorMessage } from "../util/error-message.ts";
 
 export interface DeployRequest {
   ref: string;
@@ -194,7 +195,7 @@ export async function runDeploy(target: LoadedTarget, request: DeployRequest, co
     if (hooks.runs.length > 0) timings.hooks = hooks.runs.reduce((ms, run) => ms + run.durationMs, 0);
     return { previous, commit, changedPaths, bytesReceived: fetched.bytesReceived, timings, release, reusedFiles, hooks: hooks.runs };
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
+    const message = errorMessage(err);
     await hooks.run("deploy-failed", { cwd: target.repo, env: { ...vars, HOOKSD_ERROR: message } }).catch(() => []);
     // An unpublished (or switched-back) release is never served: it goes, so rollback cannot pick it.
     if (release !== undefined && !published) await removeRelease(layout, release);

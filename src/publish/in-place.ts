@@ -6,6 +6,7 @@ import { readIndex, writeIndex, type IndexEntry } from "../git/index-file.ts";
 import { findObstacles } from "../git/local-changes.ts";
 import { readCommitTree, setHead, type Repository } from "../git/repository.ts";
 import { diffTrees, type Change } from "../git/tree-diff.ts";
+import { errorMessage } from "../util/error-message.ts";
 
 export interface InPlaceUpdate {
   from: string | undefined;
@@ -80,7 +81,7 @@ async function rollBack(repo: Repository, changes: Change[], from: string | unde
     await applyChanges(repo, repo.dir, undo, { clearObstacles: false });
   } catch (undoErr) {
     if (err instanceof Error) {
-      const why = undoErr instanceof Error ? undoErr.message : String(undoErr);
+      const why = errorMessage(undoErr);
       err.message += ` (putting the previous files back failed too: ${why}; the work tree is partly updated, HEAD stays at ${from ?? "no commit"})`;
     }
   }

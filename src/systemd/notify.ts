@@ -6,6 +6,7 @@
  */
 import type { Logger } from "../log.ts";
 import { loadLibc, monotonicUsec, openDatagramSocket, type DatagramSender } from "./notify-socket.ts";
+import { errorMessage } from "../util/error-message.ts";
 
 export interface Notifier {
   /** True when a service manager listens. */
@@ -41,7 +42,7 @@ export function createNotifier({ env = process.env, log, transport, pid = proces
   try {
     sender = openSender(socket, transport, log);
   } catch (err) {
-    log.warn("cannot use NOTIFY_SOCKET; systemd will not hear from hooksd", { error: err instanceof Error ? err.message : String(err) });
+    log.warn("cannot use NOTIFY_SOCKET; systemd will not hear from hooksd", { error: errorMessage(err) });
     return inactiveNotifier;
   }
   let failed = false;
@@ -50,7 +51,7 @@ export function createNotifier({ env = process.env, log, transport, pid = proces
       sender.send(message);
     } catch (err) {
       // A broken notify socket must not take the daemon down; say so once.
-      if (!failed) log.warn("sd_notify failed", { error: err instanceof Error ? err.message : String(err) });
+      if (!failed) log.warn("sd_notify failed", { error: errorMessage(err) });
       failed = true;
     }
   };
@@ -105,7 +106,7 @@ function openSender(socket: string, transport: NotifierOptions["transport"], log
   } catch (err) {
     if (transport === "ffi") throw err;
     log.warn("bun:ffi cannot reach libc; notifying through systemd-notify (the unit needs NotifyAccess=all)", {
-      error: err instanceof Error ? err.message : String(err),
+      error: errorMessage(err),
     });
     return systemdNotifySender(socket);
   }

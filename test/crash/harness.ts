@@ -19,6 +19,7 @@ import { commitFiles, createRemote, expectTreeEquals, git, makeTempDir, push, ru
 import { startGitServer } from "../helpers/git-server.ts";
 import { SECRET } from "../http/harness.ts";
 import { ALWAYS_PRESENT, createSiteTree, seededRandom } from "./site-tree.ts";
+import { errorMessage } from "../../src/util/error-message.ts";
 
 export type Strategy = "in-place" | "atomic";
 
@@ -291,7 +292,7 @@ async function checkTarget(at: { strategy: Strategy; dir: string; bare: string; 
     try {
       await check();
     } catch (err) {
-      problems.push(`${what}: ${err instanceof Error ? err.message : String(err)}`);
+      problems.push(`${what}: ${errorMessage(err)}`);
     }
   };
   let store = at.dir;
@@ -331,7 +332,7 @@ async function fsckProblems(store: string): Promise<string> {
     const { stdout, stderr } = await runGit(store, ["fsck", "--no-progress", "--no-dangling"]);
     return new TextDecoder().decode(stdout) + stderr;
   } catch (err) {
-    return err instanceof Error ? err.message : String(err);
+    return errorMessage(err);
   }
 }
 
