@@ -94,7 +94,7 @@ export async function runDeploy(target: LoadedTarget, request: DeployRequest, co
   const atomic = target.strategy === "atomic";
   const layout = releaseLayout(target.repo);
   const firstDeploy = !(await (atomic ? isReleaseLayout : isCheckout)(target.repo));
-  const repo = atomic ? await openStore(target, layout) : await openCheckout(target);
+  const repo = atomic ? await openStore(target, layout, firstDeploy) : await openCheckout(target, firstDeploy);
   const base = atomic ? await readCurrentRelease(layout) : undefined;
   // A deploy killed before its switch left its release behind, unsealed (with
   // temp files in it) or sealed but never served. Its process is gone, so
@@ -209,13 +209,13 @@ export async function runDeploy(target: LoadedTarget, request: DeployRequest, co
   }
 }
 
-async function openCheckout(target: LoadedTarget): Promise<Repository> {
-  return (await isCheckout(target.repo)) ? openRepository(target.repo) : initRepository(target.repo, target.remote);
+function openCheckout(target: LoadedTarget, firstDeploy: boolean): Promise<Repository> {
+  return firstDeploy ? initRepository(target.repo, target.remote) : openRepository(target.repo);
 }
 
 /** The atomic strategy's object store, outside every release (see release-layout.ts). */
-async function openStore(target: LoadedTarget, layout: ReleaseLayout): Promise<Repository> {
-  if (await isReleaseLayout(target.repo)) return repositoryAt(target.repo, layout.gitdir);
+async function openStore(target: LoadedTarget, layout: ReleaseLayout, firstDeploy: boolean): Promise<Repository> {
+  if (!firstDeploy) return repositoryAt(target.repo, layout.gitdir);
   const repo = await initStore(target.repo, layout, target.remote);
   await mkdir(layout.releases, { recursive: true });
   return repo;
