@@ -18,10 +18,11 @@ export interface Daemon {
   stop(): Promise<void>;
 }
 
-export async function startDaemon(binary: string, options: { repo: string; remote: string; stateDir: string }): Promise<Daemon> {
+/** `args` name the target: --repo, --remote and any other `serve` flags. */
+export async function startDaemon(binary: string, options: { args: string[]; stateDir: string }): Promise<Daemon> {
   const port = await closedPort();
   const proc: Subprocess<"ignore", "pipe", "pipe"> = Bun.spawn(
-    [binary, "serve", "--repo", options.repo, "--remote", options.remote, "--branch", "main", "--listen", `127.0.0.1:${port}`, "--state-dir", options.stateDir],
+    [binary, "serve", ...options.args, "--branch", "main", "--listen", `127.0.0.1:${port}`, "--state-dir", options.stateDir],
     { env: { PATH: "/nonexistent", HOME: options.stateDir, HOOKSD_SECRET: SECRET }, stdin: "ignore", stdout: "pipe", stderr: "pipe" },
   );
   const waiters: Array<{ match: (l: LogLine) => boolean; done: (l: LogLine) => void }> = [];

@@ -52,7 +52,6 @@ export interface Results {
   end: Machine;
   runs: number;
   rows: Row[];
-  atomicSupported: boolean;
   idleRss: Summary;
   afterDeployRss: Summary;
   latency: Latency;
@@ -110,8 +109,6 @@ export async function writeResults(path: string, r: Results): Promise<void> {
     `| during the ${r.bigMb} MB cold deploy (${(r.latency.deployMs / 1000).toFixed(1)} s) | ${r.latency.during.n} | ${r.latency.during.p50.toFixed(2)} ms | ${r.latency.during.p99.toFixed(2)} ms | ${r.latency.during.max.toFixed(2)} ms |`,
     "",
     `Target: p99 ≤ 5 ms during a deploy.`,
-    "",
-    r.atomicSupported ? "The atomic strategy was measured (rows marked atomic)." : "**Atomic strategy: pending** — `--strategy atomic` does not exist in this tree yet (issue 4); the bench measures it as soon as it does.",
     "",
   );
   await Bun.write(path, lines.join("\n"));

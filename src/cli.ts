@@ -109,4 +109,4 @@ function usageError(message: string): number {
   return 2;
 }
 
-if (import.meta.main) process.exit(await main(process.argv.slice(2)));
+if (import.meta.main) void main(process.argv.slice(2)).then((code) => process.exit(code));

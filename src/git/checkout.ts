@@ -1,11 +1,12 @@
-import { constants } from "node:fs";
-import { copyFile, lstat, mkdir, rename, rm, rmdir, symlink, unlink, writeFile } from "node:fs/promises";
+import { constants, lstatSync, renameSync, rmdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { copyFile, lstat, mkdir, rm, rmdir, unlink, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { entryFromStats, type IndexEntry } from "./index-file.ts";
 import { ancestors, nonDirectoryAncestorFinder } from "./local-changes.ts";
 import type { Repository } from "./repository.ts";
 import type { Change } from "./tree-diff.ts";
 import { forEachLimit } from "../util/for-each-limit.ts";
+import { createYielder } from "../util/yielder.ts";
 import { removeStaleTemps, tempName } from "./stale-temps.ts";
 
 const SYMLINK = 0o120000;
@@ -47,7 +48,9 @@ export async function applyChanges(
   // Small files go 16 at a time; big ones are held to a byte budget, so memory stays bounded.
   const budget = createByteBudget(BLOB_BYTES_IN_FLIGHT);
   const made = new Set<string>();
+  const maybeYield = createYielder();
   await forEachLimit(writes, 16, async (change) => {
+    await maybeYield();
     const { path, after } = change;
     const full = join(dir, path);
     if (options.clearObstacles) await clearObstacles(dir, path);
@@ -65,10 +68,13 @@ export async function applyChanges(
     } finally {
       budget.release(size);
     }
-    entries.push(entryFromStats(path, after!.oid, after!.mode, await lstat(full, { bigint: true })));
+    entries.push(entryFromStats(path, after!.oid, after!.mode, lstatSync(full, { bigint: true })));
   });
   return entries;
 }
+
+/** Up to this size a file is written with synchronous calls: cheaper than a trip through the thread pool. */
+const SYNC_WRITE_BYTES = 64 * 1024;
 
 async function writeEntry(repo: Repository, full: string, mode: number, oid: string, source: string | undefined): Promise<void> {
   if (mode === GITLINK) {
@@ -82,17 +88,23 @@ async function writeEntry(repo: Repository, full: string, mode: number, oid: str
       // copyFile keeps the source's permission bits, which already match `mode`.
       await copyFile(source, temp, constants.COPYFILE_FICLONE);
     } else if (mode === SYMLINK) {
-      await symlink(Buffer.from(await readBlob(repo, oid)).toString(), temp);
+      symlinkSync(Buffer.from(await readBlob(repo, oid)).toString(), temp);
     } else {
       // A new file: its mode is masked by the umask, as git's checkout does.
-      await writeFile(temp, await readBlob(repo, oid), { mode: mode === 0o100755 ? 0o777 : 0o666 });
+      const data = await readBlob(repo, oid);
+      const fileMode = mode === 0o100755 ? 0o777 : 0o666;
+      if (data.length <= SYNC_WRITE_BYTES) writeFileSync(temp, data, { mode: fileMode });
+      else await writeFile(temp, data, { mode: fileMode });
     }
-    await rename(temp, full).catch(async (err: NodeJS.ErrnoException) => {
+    try {
+      renameSync(temp, full);
+    } catch (err) {
       // rename() cannot replace a directory (a tracked directory turning into a file): it is empty by now.
-      if (err.code !== "EISDIR" && err.code !== "ENOTEMPTY" && err.code !== "EEXIST") throw err;
-      await rmdir(full);
-      await rename(temp, full);
-    });
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== "EISDIR" && code !== "ENOTEMPTY" && code !== "EEXIST") throw err;
+      rmdirSync(full);
+      renameSync(temp, full);
+    }
   } catch (err) {
     await rm(temp, { force: true });
     throw err;

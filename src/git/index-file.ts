@@ -9,30 +9,31 @@ import { createHash } from "node:crypto";
 import type { BigIntStats, Stats } from "node:fs";
 import { open, readFile, rename, stat, unlink } from "node:fs/promises";
 
+/** Immutable: an entry's encoding is cached by identity (see `encodings`); change one by making a new object. */
 export interface IndexEntry {
   /** Slash-separated, relative to the work tree. */
-  path: string;
+  readonly path: string;
   /** 40-hex sha1 of the blob (or of the commit, for gitlinks). */
-  oid: string;
+  readonly oid: string;
   /** 0o100644, 0o100755, 0o120000 or 0o160000. */
-  mode: number;
-  ctimeSeconds: number;
-  ctimeNanoseconds: number;
-  mtimeSeconds: number;
-  mtimeNanoseconds: number;
-  dev: number;
-  ino: number;
-  uid: number;
-  gid: number;
+  readonly mode: number;
+  readonly ctimeSeconds: number;
+  readonly ctimeNanoseconds: number;
+  readonly mtimeSeconds: number;
+  readonly mtimeNanoseconds: number;
+  readonly dev: number;
+  readonly ino: number;
+  readonly uid: number;
+  readonly gid: number;
   /** Truncated to 32 bits like git. */
-  size: number;
+  readonly size: number;
   /**
    * The 16-bit on-disk flags (assume-valid 0x8000, stage = (flags >> 12) & 3,
    * name length in the low 12 bits), plus the v3 extended flags shifted up by
    * 16 bits, which is the same layout git uses in memory:
    * skip-worktree = 0x40000000, intent-to-add = 0x20000000.
    */
-  flags: number;
+  readonly flags: number;
 }
 
 const SIGNATURE = 0x44495243; // "DIRC"
@@ -124,7 +125,7 @@ export function parseIndex(buf: Uint8Array): IndexEntry[] {
     } catch {
       throw corrupt(`entry ${i} has a path that is not valid UTF-8`);
     }
-    entries.push({
+    const entry: IndexEntry = {
       path,
       oid: Buffer.from(body.subarray(start + 40, start + 60)).toString("hex"),
       mode: u32(6),
@@ -138,7 +139,10 @@ export function parseIndex(buf: Uint8Array): IndexEntry[] {
       gid: u32(8),
       size: u32(9),
       flags,
-    });
+    };
+    // A v2/v3 entry is stored exactly as serializeIndex would write it; v4 compresses paths.
+    if (version !== 4) encodings.set(entry, body.subarray(start, pos));
+    entries.push(entry);
   }
 
   // Extensions (TREE, REUC, UNTR, EOIE, ...) are caches or history we do not need. Ones whose
@@ -180,62 +184,106 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
 }
 
 /**
+ * Each entry's on-disk bytes, by identity: a deploy rewrites the whole index
+ * but changes few entries, so the rest are copied rather than encoded again.
+ * Safe because entries are immutable.
+ */
+const encodings = new WeakMap<IndexEntry, Uint8Array>();
+
+/**
  * Writes version 2, or version 3 when some entry carries extended flags
  * (skip-worktree, intent-to-add), exactly as git does: dropping those flags
  * would silently change what git thinks is tracked.
  */
 export function serializeIndex(entries: IndexEntry[]): Uint8Array {
-  const items = entries.map((entry) => {
-    if (!/^[0-9a-f]{40}$/.test(entry.oid)) throw new Error(`git index: bad oid "${entry.oid}" for ${entry.path}`);
-    const path = utf8.encode(entry.path);
-    if (path.length === 0 || path.includes(0)) throw new Error(`git index: bad path ${JSON.stringify(entry.path)}`);
-    const extended = Math.floor(entry.flags / 0x10000) & EXTENDED_FLAGS_MASK;
-    const size = (FIXED_SIZE + (extended ? 2 : 0) + path.length + 8) & ~7;
-    return { entry, path, extended, size };
+  const sorted = sortLikeGit(entries);
+  const encoded = sorted.map((entry) => {
+    let bytes = encodings.get(entry);
+    if (!bytes) encodings.set(entry, (bytes = encodeEntry(entry)));
+    return bytes;
   });
-  // git's order: memcmp of the UTF-8 bytes (not JS's UTF-16 order), then stage.
-  items.sort((a, b) => Buffer.compare(a.path, b.path) || stage(a.entry) - stage(b.entry));
-
-  const total = HEADER_SIZE + items.reduce((n, item) => n + item.size, 0) + HASH_SIZE;
-  const out = new Uint8Array(total); // zero-filled, so the NUL padding is already there
+  const total = HEADER_SIZE + encoded.reduce((n, bytes) => n + bytes.length, 0) + HASH_SIZE;
+  const out = new Uint8Array(total);
   const view = new DataView(out.buffer);
   view.setUint32(0, SIGNATURE);
-  view.setUint32(4, items.some((item) => item.extended) ? 3 : 2);
-  view.setUint32(8, items.length);
+  view.setUint32(4, sorted.some((entry) => extendedFlags(entry) !== 0) ? 3 : 2);
+  view.setUint32(8, sorted.length);
   let pos = HEADER_SIZE;
-  for (const { entry: e, path, extended, size } of items) {
-    const fields = [e.ctimeSeconds, e.ctimeNanoseconds, e.mtimeSeconds, e.mtimeNanoseconds,
-      e.dev, e.ino, e.mode, e.uid, e.gid, e.size];
-    // setUint32 wraps modulo 2^32, which is the truncation git applies to these fields.
-    fields.forEach((value, i) => view.setUint32(pos + 4 * i, value));
-    out.set(Buffer.from(e.oid, "hex"), pos + 40);
-    const flags = (e.flags & (ASSUME_VALID | STAGE_MASK)) | (extended ? EXTENDED : 0) | Math.min(path.length, NAME_MASK);
-    view.setUint16(pos + 60, flags);
-    let at = pos + FIXED_SIZE;
-    if (extended) {
-      view.setUint16(at, extended);
-      at += 2;
-    }
-    out.set(path, at);
-    pos += size;
+  for (const bytes of encoded) {
+    out.set(bytes, pos);
+    pos += bytes.length;
   }
   out.set(sha1(out.subarray(0, pos)), pos);
   return out;
+}
+
+function encodeEntry(e: IndexEntry): Uint8Array {
+  if (!/^[0-9a-f]{40}$/.test(e.oid)) throw new Error(`git index: bad oid "${e.oid}" for ${e.path}`);
+  const path = utf8.encode(e.path);
+  if (path.length === 0 || path.includes(0)) throw new Error(`git index: bad path ${JSON.stringify(e.path)}`);
+  const extended = extendedFlags(e);
+  const out = new Uint8Array((FIXED_SIZE + (extended ? 2 : 0) + path.length + 8) & ~7); // zero-filled: the NUL padding is there
+  const view = new DataView(out.buffer);
+  const fields = [e.ctimeSeconds, e.ctimeNanoseconds, e.mtimeSeconds, e.mtimeNanoseconds, e.dev, e.ino, e.mode, e.uid, e.gid, e.size];
+  // setUint32 wraps modulo 2^32, which is the truncation git applies to these fields.
+  for (let i = 0; i < fields.length; i++) view.setUint32(4 * i, fields[i]!);
+  out.set(Buffer.from(e.oid, "hex"), 40);
+  view.setUint16(60, (e.flags & (ASSUME_VALID | STAGE_MASK)) | (extended ? EXTENDED : 0) | Math.min(path.length, NAME_MASK));
+  if (extended) view.setUint16(FIXED_SIZE, extended);
+  out.set(path, FIXED_SIZE + (extended ? 2 : 0));
+  return out;
+}
+
+function extendedFlags(entry: IndexEntry): number {
+  return Math.floor(entry.flags / 0x10000) & EXTENDED_FLAGS_MASK;
+}
+
+/**
+ * git's order: memcmp of the UTF-8 bytes, then stage. JS compares UTF-16 code
+ * units, which agrees with UTF-8 byte order below U+D800: only paths with
+ * characters from there up need their bytes compared.
+ */
+function sortLikeGit(entries: IndexEntry[]): IndexEntry[] {
+  const byString = !entries.some((e) => /[\uD800-\uFFFF]/.test(e.path));
+  const compareNames = byString
+    ? (a: IndexEntry, b: IndexEntry) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)
+    : (a: IndexEntry, b: IndexEntry) => Buffer.compare(utf8.encode(a.path), utf8.encode(b.path));
+  return [...entries].sort((a, b) => compareNames(a, b) || stage(a) - stage(b));
 }
 
 function stage(entry: IndexEntry): number {
   return (entry.flags >> 12) & 3;
 }
 
+/**
+ * The entries of the index each repository had when this process last read or
+ * wrote it, and which file that was: a daemon then skips reading and parsing
+ * the whole index on every deploy. Any write to the index (by git, or by
+ * another process) renames a new file over it, so its identity changes.
+ */
+const lastIndex = new Map<string, { identity: string; entries: readonly IndexEntry[] }>();
+
+async function indexIdentity(path: string): Promise<string | undefined> {
+  const st = await stat(path, { bigint: true }).catch(() => undefined);
+  return st && `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+}
+
 export async function readIndex(gitdir: string): Promise<IndexEntry[]> {
+  const path = `${gitdir}/index`;
+  const identity = await indexIdentity(path);
+  const known = lastIndex.get(gitdir);
+  if (identity !== undefined && known?.identity === identity) return [...known.entries];
   let buf: Uint8Array;
   try {
-    buf = await readFile(`${gitdir}/index`);
+    buf = await readFile(path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return []; // fresh repository
     throw err;
   }
-  return parseIndex(buf);
+  const entries = parseIndex(buf);
+  // Identity taken before the read: a write racing with the read makes it differ next time.
+  if (identity !== undefined) lastIndex.set(gitdir, { identity, entries });
+  return [...entries];
 }
 
 /**
@@ -269,6 +317,8 @@ export async function writeIndex(gitdir: string, entries: IndexEntry[]): Promise
       await handle.close();
     }
     await rename(lockPath, indexPath);
+    const identity = await indexIdentity(indexPath);
+    if (identity !== undefined) lastIndex.set(gitdir, { identity, entries: [...entries] });
   } catch (err) {
     await unlink(lockPath).catch(() => {}); // it is ours: do not leave a stale lock behind
     throw err;

@@ -5,10 +5,10 @@ import { hashBlob } from "./hash-blob.ts";
 import { statMatches, type IndexEntry } from "./index-file.ts";
 import type { Change, TreeEntry } from "./tree-diff.ts";
 import { forEachLimit } from "../util/for-each-limit.ts";
+import { createYielder } from "../util/yielder.ts";
 
 const SYMLINK = 0o120000;
 const GITLINK = 0o160000;
-const YIELD_EVERY_MS = 4;
 
 /** What stands in the way of checking out `changes` over the work tree. */
 export interface Obstacles {
@@ -38,12 +38,9 @@ export async function findObstacles(dir: string, index: Map<string, IndexEntry>,
   const suspects: IndexEntry[] = [];
   // Whether a tracked file's directory is blocked depends only on the directory: asked once per directory.
   const parentBlocked = new Map<string, boolean>();
-  let lastYield = performance.now();
+  const maybeYield = createYielder();
   for (const entry of index.values()) {
-    if (performance.now() - lastYield > YIELD_EVERY_MS) {
-      await new Promise((resolve) => setImmediate(resolve));
-      lastYield = performance.now();
-    }
+    await maybeYield();
     if (entry.mode === GITLINK) continue;
     // Under a file or symlink that took the place of a tracked directory the entry is gone,
     // and looking further would follow the symlink out of the tree.
@@ -56,7 +53,8 @@ export async function findObstacles(dir: string, index: Map<string, IndexEntry>,
       continue;
     }
     // Seconds, sizes and inode numbers are all statMatches() compares: plain numbers are exact for them, and cheaper than BigInts.
-    const st = lstatSync(join(dir, entry.path), { throwIfNoEntry: false });
+    // Concatenated, not join()ed: tracked paths are already normal, and join() costs as much as the lstat here.
+    const st = lstatSync(`${dir}/${entry.path}`, { throwIfNoEntry: false });
     if (!st) missing.push(entry.path);
     // A tracked file this change deletes, found as a directory: a deploy killed
     // half-way through a file-to-directory swap had already replaced it (HEAD

@@ -1,6 +1,6 @@
 /**
- * Reads objects from a repository's object store: loose objects, then packs
- * through their .idx with positioned reads. Packs are immutable and named by
+ * Reads objects from a repository's object store: packs through their .idx
+ * with positioned reads, then loose objects. Packs are immutable and named by
  * their checksum, so open packs are kept across deploys (a daemon's long-lived
  * object cache) with a bound on how many stay open.
  */
@@ -58,8 +58,9 @@ export function openObjectStore(gitdir: string): ObjectStore {
     return undefined;
   }
 
+  // Packs first: hooksd stores only packs, and a failed open per object costs more than the object.
   async function findAnywhere(oid: string): Promise<GitObject | undefined> {
-    return (await readLoose(objects, oid)) ?? (await findInPacks(oid, false)) ?? (await findInPacks(oid, true));
+    return (await findInPacks(oid, false)) ?? (await readLoose(objects, oid)) ?? (await findInPacks(oid, true));
   }
 
   const store: ObjectStore = {

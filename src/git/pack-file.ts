@@ -3,6 +3,7 @@
  * pack is never loaded whole: memory is one entry plus a bounded cache of
  * delta bases. Format: Documentation/gitformat-pack.txt in git.git.
  */
+import { readSync } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
 import { promisify } from "node:util";
 import { inflate, inflateSync } from "node:zlib";
@@ -109,7 +110,8 @@ export class PackFile {
   async rawEntry(offset: number): Promise<Uint8Array> {
     const end = this.options.entryEnd(offset);
     const buf = Buffer.allocUnsafe(end - offset);
-    const { bytesRead } = await this.fd.read(buf, 0, buf.length, offset);
+    // A small read costs less than the trip to the thread pool and back (checkout reads thousands).
+    const bytesRead = buf.length <= OFF_THREAD_BYTES ? readSync(this.fd.fd, buf, 0, buf.length, offset) : (await this.fd.read(buf, 0, buf.length, offset)).bytesRead;
     if (bytesRead !== buf.length) throw new PackError(`${this.path}: entry at ${offset} is truncated`);
     return buf;
   }
