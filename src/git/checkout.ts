@@ -23,12 +23,16 @@ const BLOB_BYTES_IN_FLIGHT = 4 * 1024 * 1024;
  * in the previous release): it is copied with FICLONE — a reflink where the
  * file system has them, a kernel-side copy otherwise — instead of inflating
  * the blob. Never a hard link: writing into one release must not change another.
+ *
+ * `fresh`: `dir` was just made and nothing reads it until it is published (a
+ * new release), so files are written at their names directly, which spares a
+ * rename per file. A crash half-way leaves an unsealed release, which is removed.
  */
 export async function applyChanges(
   repo: Repository,
   dir: string,
   changes: Change[],
-  options: { clearObstacles: boolean; reuseFrom?: (change: Change) => Promise<string | undefined> },
+  options: { clearObstacles: boolean; fresh?: boolean; reuseFrom?: (change: Change) => Promise<string | undefined> },
 ): Promise<IndexEntry[]> {
   const removals: string[] = [];
   const nonDirectoryAncestor = nonDirectoryAncestorFinder(dir);
@@ -43,7 +47,7 @@ export async function applyChanges(
   await pruneEmptyDirs(dir, removals);
 
   const writes = changes.filter((c) => c.after);
-  await removeStaleTemps(dir, writes.map((c) => c.path));
+  if (!options.fresh) await removeStaleTemps(dir, writes.map((c) => c.path));
   const entries: IndexEntry[] = [];
   // Small files go 16 at a time; big ones are held to a byte budget, so memory stays bounded.
   const budget = createByteBudget(BLOB_BYTES_IN_FLIGHT);
@@ -64,7 +68,7 @@ export async function applyChanges(
     const size = source === undefined ? await repo.objects.storedSize(after!.oid) : 0;
     await budget.acquire(size);
     try {
-      await writeEntry(repo, full, after!.mode, after!.oid, source);
+      await writeEntry(repo, full, after!.mode, after!.oid, source, options.fresh ?? false);
     } finally {
       budget.release(size);
     }
@@ -76,38 +80,42 @@ export async function applyChanges(
 /** Up to this size a file is written with synchronous calls: cheaper than a trip through the thread pool. */
 const SYNC_WRITE_BYTES = 64 * 1024;
 
-async function writeEntry(repo: Repository, full: string, mode: number, oid: string, source: string | undefined): Promise<void> {
+async function writeEntry(repo: Repository, full: string, mode: number, oid: string, source: string | undefined, fresh: boolean): Promise<void> {
   if (mode === GITLINK) {
     // Like git without `submodule update`: an empty directory marks the submodule.
     await mkdir(full, { recursive: true });
     return;
   }
-  const temp = tempName(full);
+  const temp = fresh ? full : tempName(full);
   try {
     if (source !== undefined) {
       // copyFile keeps the source's permission bits, which already match `mode`.
-      await copyFile(source, temp, constants.COPYFILE_FICLONE);
+      await copyFile(source, temp, constants.COPYFILE_FICLONE | constants.COPYFILE_EXCL);
     } else if (mode === SYMLINK) {
       symlinkSync(Buffer.from(await readBlob(repo, oid)).toString(), temp);
     } else {
       // A new file: its mode is masked by the umask, as git's checkout does.
       const data = await readBlob(repo, oid);
-      const fileMode = mode === 0o100755 ? 0o777 : 0o666;
-      if (data.length <= SYNC_WRITE_BYTES) writeFileSync(temp, data, { mode: fileMode });
-      else await writeFile(temp, data, { mode: fileMode });
+      const options = { mode: mode === 0o100755 ? 0o777 : 0o666, flag: "wx" };
+      if (data.length <= SYNC_WRITE_BYTES) writeFileSync(temp, data, options);
+      else await writeFile(temp, data, options);
     }
-    try {
-      renameSync(temp, full);
-    } catch (err) {
-      // rename() cannot replace a directory (a tracked directory turning into a file): it is empty by now.
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== "EISDIR" && code !== "ENOTEMPTY" && code !== "EEXIST") throw err;
-      rmdirSync(full);
-      renameSync(temp, full);
-    }
+    if (!fresh) renameOver(temp, full);
   } catch (err) {
-    await rm(temp, { force: true });
+    if (!fresh) await rm(temp, { force: true });
     throw err;
+  }
+}
+
+function renameOver(temp: string, full: string): void {
+  try {
+    renameSync(temp, full);
+  } catch (err) {
+    // rename() cannot replace a directory (a tracked directory turning into a file): it is empty by now.
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== "EISDIR" && code !== "ENOTEMPTY" && code !== "EEXIST") throw err;
+    rmdirSync(full);
+    renameSync(temp, full);
   }
 }
 

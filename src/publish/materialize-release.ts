@@ -57,7 +57,7 @@ export async function materializeRelease(
     reused++;
     return source;
   };
-  const entries = await applyChanges(repo, dir, everything, { clearObstacles: false, reuseFrom });
+  const entries = await applyChanges(repo, dir, everything, { clearObstacles: false, fresh: true, reuseFrom });
 
   const release: Release = { id: target.id, commit: target.commit, ref: target.ref, createdAt: new Date().toISOString() };
   await mkdir(layout.markers, { recursive: true });
