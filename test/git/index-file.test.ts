@@ -304,6 +304,36 @@ describe("writeIndex", () => {
     expect(await readFile(join(gitdir, "index.lock"), "utf8")).toBe("someone else's");
   });
 
+  test("readIndex sees every change native git makes after hooksd wrote the index, and callers cannot change what it remembers", async () => {
+    const dir = await makeRepo();
+    const gitdir = join(dir, ".git");
+    const ours = await readIndex(gitdir);
+    await writeIndex(gitdir, ours);
+    const remembered = await readIndex(gitdir);
+    remembered.length = 0;
+    expect(rows(await readIndex(gitdir))).toEqual(lsFiles(dir));
+
+    // Written by git since: a new file staged, one removed from the index.
+    await writeFile(join(dir, "added.txt"), "new\n");
+    git(dir, "add", "added.txt");
+    git(dir, "rm", "-q", "--cached", "a.txt");
+    const after = await readIndex(gitdir);
+    expect(rows(after)).toEqual(lsFiles(dir));
+    expect(after.map((e) => e.path)).toContain("added.txt");
+    expect(after.map((e) => e.path)).not.toContain("a.txt");
+  });
+
+  test("an index whose entries were already in git's order is written exactly as when they had to be sorted", () => {
+    const entry = (path: string): IndexEntry => ({
+      path, oid: "0123456789abcdef0123456789abcdef01234567", mode: 0o100644, ctimeSeconds: 1, ctimeNanoseconds: 2,
+      mtimeSeconds: 3, mtimeNanoseconds: 4, dev: 5, ino: 6, uid: 7, gid: 8, size: 9, flags: 0,
+    });
+    const sorted = ["a-b", "a.b", "a/b", "b", "\u{fb01}", "\u{1f600}"].map(entry);
+    const shuffled = [sorted[3]!, sorted[5]!, sorted[0]!, sorted[4]!, sorted[2]!, sorted[1]!];
+    expect(serializeIndex(sorted)).toEqual(serializeIndex(shuffled));
+    expect(parseIndex(serializeIndex(shuffled)).map((e) => e.path)).toEqual(sorted.map((e) => e.path));
+  });
+
   test("readIndex returns no entries when the repository has no index yet", async () => {
     const dir = await tempDir();
     git(dir, "init", "-q");
