@@ -202,6 +202,7 @@ export function createDeployer(options: {
           changedPaths: outcome.changedPaths,
           release: outcome.release,
           reusedFiles: outcome.reusedFiles,
+          recycledFrom: outcome.recycledFrom,
           bytesReceived: outcome.bytesReceived,
           timings: outcome.timings,
         });

@@ -11,10 +11,10 @@ import { updateInPlace } from "../publish/in-place.ts";
 import { materializeRelease } from "../publish/materialize-release.ts";
 import { LOCK_WAIT_MS, publishRelease } from "../publish/publish-release.ts";
 import { isReleaseLayout, releaseLayout, type ReleaseLayout } from "../publish/release-layout.ts";
-import { readCurrentRelease, releaseDir, removeRelease } from "../publish/releases.ts";
+import { readCurrentId, readCurrentRelease, releaseDir, removeRelease } from "../publish/releases.ts";
 import { withTargetLock } from "../publish/target-lock.ts";
 import { newDeployId } from "./deploy-id.ts";
-import { DEFAULT_HOOK_TIMEOUT_SECONDS } from "../config/schema.ts";
+import { DEFAULT_HOOK_TIMEOUT_SECONDS, DEFAULT_KEEP } from "../config/schema.ts";
 import type { LoadedTarget } from "../config/loaded-target.ts";
 import { silentLogger, type Logger } from "../log.ts";
 import type { Phase } from "../state/history.ts";
@@ -53,9 +53,11 @@ export interface DeployOutcome {
   changedPaths: number;
   bytesReceived: number;
   timings: Partial<Record<Phase, number>>;
-  /** atomic: the release now serving, and how many of its files were copied from the previous one. */
+  /** atomic: the release now serving, and how many of its files were kept from an older one (copied, or left in place when recycled). */
   release: string | undefined;
   reusedFiles: number | undefined;
+  /** atomic: the pruned-anyway release whose directory was brought to this commit, if one was recycled. */
+  recycledFrom: string | undefined;
   hooks: HookRun[];
   /** Why the site was left as it was, when the pushed commit is older than the deployed one. */
   superseded?: string | undefined;
@@ -151,6 +153,7 @@ export async function runDeploy(target: LoadedTarget, request: DeployRequest, co
         timings,
         release: undefined,
         reusedFiles: undefined,
+        recycledFrom: undefined,
         hooks: hooks.runs,
         superseded: `pushed commit ${commit} is older than the deployed ${previous} (an ancestor of it); the site stays at ${previous}`,
       };
@@ -164,11 +167,14 @@ export async function runDeploy(target: LoadedTarget, request: DeployRequest, co
 
     let changedPaths: number;
     let reusedFiles: number | undefined;
+    let recycledFrom: string | undefined;
     if (atomic) {
-      const made = await timed("checkout", () => materializeRelease(repo, layout, { id: context.id, commit, ref: request.ref }, base));
+      const keep = target.keep ?? DEFAULT_KEEP;
+      const made = await timed("checkout", () => materializeRelease(repo, layout, { id: context.id, commit, ref: request.ref }, base, { keep }));
       release = made.release.id;
       changedPaths = made.written;
       reusedFiles = made.reused;
+      recycledFrom = made.recycledFrom;
       await hooks.run("post-checkout", { cwd: newTree, args: checkoutArgs, env: vars });
       await hooks.run("pre-deploy", { cwd: newTree, stdin: refLine, env: vars, mustSucceed: true });
       await timed("publish", () => publishRelease(layout, made.release.id, target));
@@ -193,12 +199,18 @@ export async function runDeploy(target: LoadedTarget, request: DeployRequest, co
     }
     await hooks.run("post-deploy", { cwd: newTree, stdin: refLine, env: vars });
     if (hooks.runs.length > 0) timings.hooks = hooks.runs.reduce((ms, run) => ms + run.durationMs, 0);
-    return { previous, commit, changedPaths, bytesReceived: fetched.bytesReceived, timings, release, reusedFiles, hooks: hooks.runs };
+    return { previous, commit, changedPaths, bytesReceived: fetched.bytesReceived, timings, release, reusedFiles, recycledFrom, hooks: hooks.runs };
   } catch (err) {
     const message = errorMessage(err);
     await hooks.run("deploy-failed", { cwd: target.repo, env: { ...vars, HOOKSD_ERROR: message } }).catch(() => []);
-    // An unpublished (or switched-back) release is never served: it goes, so rollback cannot pick it.
-    if (release !== undefined && !published) await removeRelease(layout, release);
+    // An unpublished (or switched-back) release is never served: it goes, so
+    // rollback cannot pick it; so does one that failed half-built. If it was
+    // recycled, the release it was made from is gone too: one that this
+    // deploy's prune would have removed, never the current one or the one
+    // before it (claimRecyclableRelease), so rollback keeps its target.
+    // `current` is checked because a publish that switched and then failed
+    // (its prune) must not take the serving release with it.
+    if (atomic && !published && (await readCurrentId(layout)) !== context.id) await removeRelease(layout, context.id);
     // A first deploy that fetched nothing leaves DIR as it found it: the
     // next attempt then starts from scratch instead of from an empty repository.
     if (firstDeploy && !fetchedSomething) await discardRepository(repo);

@@ -6,6 +6,12 @@ import { listReleases, readCurrentId, releaseBefore, removeRelease } from "./rel
 /** Unsealed release directories younger than this may still be being written by another process. */
 const ABANDONED_AFTER_MS = 60 * 60 * 1000;
 
+/** Of `releases` (oldest first), those a prune removes: all but the newest `keep`, `current` and the one before it. */
+export function prunableReleases<R extends { id: string }>(releases: R[], current: string | undefined, keep: number): R[] {
+  const protectedIds = new Set([current, releaseBefore(releases, current)?.id, ...releases.slice(-keep).map((r) => r.id)]);
+  return releases.filter((r) => !protectedIds.has(r.id));
+}
+
 /**
  * Keeps the newest `keep` releases plus, always, the current one and the one
  * before it (what a rollback goes back to). Runs under the target lock, so no
@@ -14,10 +20,8 @@ const ABANDONED_AFTER_MS = 60 * 60 * 1000;
 export async function pruneReleases(layout: ReleaseLayout, keep: number): Promise<string[]> {
   const releases = await listReleases(layout);
   const current = await readCurrentId(layout);
-  const protectedIds = new Set([current, releaseBefore(releases, current)?.id, ...releases.slice(-keep).map((r) => r.id)]);
   const pruned: string[] = [];
-  for (const release of releases) {
-    if (protectedIds.has(release.id)) continue;
+  for (const release of prunableReleases(releases, current, keep)) {
     await removeRelease(layout, release.id);
     pruned.push(release.id);
   }

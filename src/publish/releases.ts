@@ -61,9 +61,14 @@ export async function sealedAt(layout: ReleaseLayout, id: string): Promise<bigin
   return (await stat(markerPath(layout, id), { bigint: true }).catch(() => undefined))?.ctimeNs;
 }
 
+/** Removes a release's marker: its directory is no release any more, invisible to rollback, prune and the next deploy's base. */
+export async function unsealRelease(layout: ReleaseLayout, id: string): Promise<void> {
+  await rm(markerPath(layout, id), { force: true });
+}
+
 /** Unseals first, then deletes: a crash half-way leaves an unsealed directory (garbage), never a broken release. */
 export async function removeRelease(layout: ReleaseLayout, id: string): Promise<void> {
-  await rm(markerPath(layout, id), { force: true });
+  await unsealRelease(layout, id);
   await rm(releaseDir(layout, id), { recursive: true, force: true });
 }
 
@@ -82,7 +87,7 @@ export async function readCurrentRelease(layout: ReleaseLayout): Promise<Release
 }
 
 /** The newest release older than `id`: what a rollback from `id` goes back to. */
-export function releaseBefore(releases: Release[], id: string | undefined): Release | undefined {
+export function releaseBefore<R extends { id: string }>(releases: R[], id: string | undefined): R | undefined {
   if (id === undefined) return undefined;
   return releases.filter((r) => r.id < id).at(-1);
 }
