@@ -1,6 +1,7 @@
 import { lstat, mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { applyChanges } from "../git/checkout.ts";
+import { nonDirectoryAncestorFinder } from "../git/local-changes.ts";
 import { readCommitTree, type Repository } from "../git/repository.ts";
 import { diffTrees, type Change } from "../git/tree-diff.ts";
 import { claimRecyclableRelease, type RecycledRelease } from "./claim-recyclable-release.ts";
@@ -86,11 +87,16 @@ async function copyFromBase(repo: Repository, layout: ReleaseLayout, dir: string
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
   let reused = 0;
+  const baseDir = base && releaseDir(layout, base.id);
+  // A hook may have put a symlink where `base` had a directory: lstat() would
+  // follow it and the copy would bring in whatever it points to.
+  const nonDirectoryAncestor = baseDir === undefined ? undefined : nonDirectoryAncestorFinder(baseDir);
   const reuseFrom = async (change: Change): Promise<string | undefined> => {
-    if (!base || baseSeal === undefined || changed!.has(change.path)) return undefined;
+    if (baseDir === undefined || baseSeal === undefined || changed!.has(change.path)) return undefined;
     const mode = change.after!.mode;
     if (mode !== REGULAR && mode !== EXECUTABLE) return undefined;
-    const source = join(releaseDir(layout, base.id), change.path);
+    if ((await nonDirectoryAncestor!(change.path)) !== undefined) return undefined;
+    const source = join(baseDir, change.path);
     const st = await lstat(source, { bigint: true }).catch(() => undefined);
     if (!st?.isFile() || st.ctimeNs >= baseSeal) return undefined;
     if (((st.mode & 0o100n) !== 0n) !== (mode === EXECUTABLE)) return undefined;
