@@ -51,15 +51,17 @@ function report(result: ChainResult): void {
   const reader = result.reader ? `\n  reader: ${result.reader.reads} reads of current, ${result.reader.releasesSeen} releases seen, ${result.reader.problems.length} problems` : "";
   const damaged = Object.entries(result.damagedBeforeRecovery).map(([phase, n]) => `${n} in ${phase}`);
   const damage = damaged.length ? `\n  store damaged right after the kill (repaired by recovery): ${damaged.join(", ")}; e.g. ${result.damageSample}` : "\n  store whole right after every kill";
-  console.log(`crash ${result.strategy} seed ${result.seed}: ${result.completed} trials passed, deploy measured at ${result.deployMs} ms; kills by phase:\n${counts}${damage}${reader}`);
+  const recycled = result.strategy === "atomic" ? `, ${result.recycled} deploys recycled a release` : "";
+  console.log(`crash ${result.strategy}${result.keep === undefined ? "" : ` keep ${result.keep}`} seed ${result.seed}: ${result.completed} trials passed${recycled}, deploy measured at ${result.deployMs} ms; kills by phase:\n${counts}${damage}${reader}`);
 }
 
-async function expectChainSurvives(strategy: Strategy, seed: number, trials: number, from = 1): Promise<void> {
-  const result = await runCrashChain({ hooksd, strategy, seed, trials, from, progress: process.env.HOOKSD_CRASH_VERBOSE ? console.log : undefined });
+async function expectChainSurvives(strategy: Strategy, seed: number, trials: number, from = 1, keep?: number): Promise<ChainResult> {
+  const result = await runCrashChain({ hooksd, strategy, seed, trials, from, keep, progress: process.env.HOOKSD_CRASH_VERBOSE ? console.log : undefined });
   report(result);
   expect(result.failure).toBeUndefined();
   expect(result.reader?.problems ?? []).toEqual([]);
   expect(result.completed).toBe(trials - from + 1);
+  return result;
 }
 
 const budget = (trials: number) => 60_000 + trials * 10_000;
@@ -67,6 +69,12 @@ const budget = (trials: number) => 60_000 + trials * 10_000;
 for (const strategy of ["in-place", "atomic"] as const) {
   test(`the ${strategy} daemon killed at ${TRIALS} seeded points of deploys always recovers by itself on restart (seed ${SEED})`, () => expectChainSurvives(strategy, SEED, TRIALS), budget(TRIALS));
 }
+
+test(`the atomic daemon with keep 3, recycling a release each deploy, killed at ${TRIALS} seeded points always recovers by itself on restart (seed ${SEED})`, async () => {
+  const result = await expectChainSurvives("atomic", SEED, TRIALS, 1, 3);
+  // The chain is only worth its time if deploys really recycled.
+  expect(result.recycled).toBeGreaterThan(0);
+}, budget(TRIALS));
 
 for (const { strategy, seed, from, trials, found } of REGRESSIONS) {
   test(`regression: ${strategy} seed ${seed}, kills in trials ${from}-${trials} (${found}), recovers`, () => expectChainSurvives(strategy, seed, trials, from), budget(trials - from + 1));

@@ -30,6 +30,12 @@ export interface ChainOptions {
   seed: number;
   trials: number;
   /**
+   * atomic: releases kept (default 2: nearly every publish prunes one, so
+   * kills land in pruning too). From 3 on, each deploy in steady state
+   * recycles a release the prune would remove, so kills land in that instead.
+   */
+  keep?: number | undefined;
+  /**
    * The first trial that kills (default 1). The trials before it still draw
    * their trees and delays from the seed, but are deployed in one go with no
    * kill: a regression chain starts right before the trial that failed.
@@ -41,6 +47,7 @@ export interface ChainOptions {
 
 export interface ChainResult {
   strategy: Strategy;
+  keep: number | undefined;
   seed: number;
   /** Trials that ran to their checks (all of them unless one failed). */
   completed: number;
@@ -58,6 +65,8 @@ export interface ChainResult {
    */
   damagedBeforeRecovery: Record<string, number>;
   damageSample: string | undefined;
+  /** atomic: deploys that succeeded by recycling an old release (see claimRecyclableRelease). */
+  recycled: number;
   /** atomic: the concurrent reader's summary. */
   reader?: { reads: number; releasesSeen: number; problems: string[] } | undefined;
 }
@@ -68,6 +77,7 @@ const TEMP_PREFIX = ".hooksd-tmp-";
 export async function runCrashChain(options: ChainOptions): Promise<ChainResult> {
   const { strategy, seed, trials } = options;
   const atomic = strategy === "atomic";
+  const keep = atomic ? (options.keep ?? 2) : undefined;
   const random = seededRandom(seed);
   const tree = createSiteTree(random);
 
@@ -86,13 +96,15 @@ export async function runCrashChain(options: ChainOptions): Promise<ChainResult>
   await writeFile(join(hooksDir, "post-deploy"), `#!/bin/sh\n: > "${marks}/$HOOKSD_DEPLOY_ID"\nsleep 0.03\n`);
   await chmod(join(hooksDir, "post-deploy"), 0o755);
   const args = ["--repo", dir, "--remote", server.url("site.git"), "--branch", "main", "--secret-file", secretFile, "--state-dir", join(tmp, "state"), "--strategy", strategy, "--hooks-dir", hooksDir];
-  // Few releases kept: nearly every publish prunes one, so kills land in pruning too.
-  if (atomic) args.push("--keep", "2");
+  if (keep !== undefined) args.push("--keep", String(keep));
 
   const phases: Record<string, number> = {};
   const damagedBeforeRecovery: Record<string, number> = {};
   let damageSample: string | undefined;
   let daemon = await startDaemon(options.hooksd, args);
+  let recycled = 0;
+  // Counted in each daemon's log before it is replaced (and in the last one's at the end).
+  const countRecycled = (d: Daemon) => d.logs.filter((l) => l.msg === "deploy succeeded" && l.recycledFrom !== undefined).length;
   let deployed: string | undefined;
   let reader: ReturnType<typeof startReader> | undefined;
   const pushNext = async (files: Record<string, Parameters<typeof commitFiles>[1][string]>, message: string) => {
@@ -138,7 +150,8 @@ export async function runCrashChain(options: ChainOptions): Promise<ChainResult>
     // A third of the kills uniform over the whole deploy, a third near where
     // phases meet, a third the instant a short step shows on disk (which a
     // delay alone would almost never hit).
-    const events = atomic ? ATOMIC_EVENTS : IN_PLACE_EVENTS;
+    // Only a recycling chain aims at the claim (so that the other chains keep their seeded kills).
+    const events = !atomic ? IN_PLACE_EVENTS : keep! > 2 ? [...ATOMIC_EVENTS, "release directory made"] : ATOMIC_EVENTS;
     const drawDelay = (trial: number): KillAt => {
       if (trial % 3 === 1) return { delay: Math.round(random() * deployMs) };
       if (trial % 3 === 2) return { delay: Math.max(0, Math.round(boundaries[Math.floor(random() * boundaries.length)]! + (random() - 0.5) * 40)) };
@@ -179,16 +192,17 @@ export async function runCrashChain(options: ChainOptions): Promise<ChainResult>
       const when = killAt.event ? `on ${killAt.event}, ${delay} ms` : `${delay} ms`;
       const where = `${strategy} seed ${seed} trial ${trial} (kill ${when} after the 202, in ${phase})`;
 
+      recycled += countRecycled(daemon);
       daemon = await startDaemon(options.hooksd, args);
       const problems = await recovered(daemon);
       if (problems.length === 0) problems.push(...(await checkTarget({ strategy, dir, bare, target })));
       options.progress?.(`${where}: ${problems.length ? "FAILED" : "ok"}`);
       if (problems.length) {
-        return { strategy, seed, completed: trial - from, phases, damagedBeforeRecovery, damageSample, deployMs, failure: `${where}:\n  ${problems.join("\n  ")}`, reader: await reader?.stop() };
+        return { strategy, keep, seed, recycled: recycled + countRecycled(daemon), completed: trial - from, phases, damagedBeforeRecovery, damageSample, deployMs, failure: `${where}:\n  ${problems.join("\n  ")}`, reader: await reader?.stop() };
       }
       deployed = target;
     }
-    return { strategy, seed, completed: trials - from + 1, phases, damagedBeforeRecovery, damageSample, deployMs, failure: undefined, reader: await reader?.stop() };
+    return { strategy, keep, seed, recycled: recycled + countRecycled(daemon), completed: trials - from + 1, phases, damagedBeforeRecovery, damageSample, deployMs, failure: undefined, reader: await reader?.stop() };
   } finally {
     await reader?.stop();
     daemon.proc.kill("SIGKILL");
@@ -232,6 +246,8 @@ function happened(event: string, at: { dir: string; id: string; target: string; 
         return statSync(join(at.dir, ".git/index")).mtimeMs !== at.indexMtime;
       case "branch ref written":
         return readFileSync(join(at.dir, ".git/refs/heads/main"), "utf8").trim() === at.target;
+      case "release directory made":
+        return existsSync(join(at.dir, "releases", at.id));
       case "release marker written":
         return existsSync(join(at.dir, ".hooksd/releases", `${at.id}.json`));
       case "temporary current link made":
