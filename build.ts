@@ -6,6 +6,7 @@ import { $ } from "bun";
 
 // Tests build their own copy elsewhere: `bun build.ts /tmp/x/hooksd`.
 const outfile = process.argv[2] ?? "dist/hooksd";
-await $`bun build --compile --minify --sourcemap src/cli.ts --outfile ${outfile}`;
+// The deploy thread's entry point is compiled in beside the CLI (see src/deploy/deploy-thread.ts).
+await $`bun build --compile --minify --sourcemap src/cli.ts src/deploy/deploy-worker.ts --outfile ${outfile}`;
 const { size } = Bun.file(outfile);
 console.log(`built ${outfile} (${(size / 1024 / 1024).toFixed(1)} MB)`);
