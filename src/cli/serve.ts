@@ -10,6 +10,7 @@ import { readSecretFile } from "../config/read-secrets.ts";
 import { Secret } from "../config/secret.ts";
 import { defaultStateDir } from "../config/state-dir.ts";
 import { createDeployer } from "../deploy/deployer.ts";
+import { createDeployThread } from "../deploy/deploy-thread.ts";
 import { createApp, MAX_BODY_BYTES } from "../http/app.ts";
 import { checkCertificates, startListener } from "../http/listener.ts";
 import { BODY_TIMEOUT_MS } from "../http/read-body.ts";
@@ -56,7 +57,8 @@ export async function serve(argv: string[]): Promise<number> {
   const deliveryIds = createSqliteDeliveryIds(db);
   const metrics = createMetrics();
   const history = metrics.observe(createSqliteHistory(db), initial.targets.map((t) => t.name));
-  const deployer = createDeployer({ targets: () => config.current().targets, history, log, onSettled: () => void showStatus() });
+  const deployThread = createDeployThread();
+  const deployer = createDeployer({ targets: () => config.current().targets, history, log, onSettled: () => void showStatus(), runDeploy: deployThread.runDeploy });
   const app = createApp({ config, deployer, log, deliveryIds, history, metrics, adminToken });
   const listener = await startListener({
     listen,
@@ -107,7 +109,10 @@ export async function serve(argv: string[]): Promise<number> {
       if (!finished) log.warn("a deploy was still running at the shutdown timeout; the next start redoes it", { graceSeconds: shutdownMs / 1000 });
       await listener.stop();
       // A deploy cut off by the timeout may still write its record until the process exits.
-      if (finished) db.close();
+      if (finished) {
+        deployThread.stop();
+        db.close();
+      }
       notifier.close();
       done(0);
     };

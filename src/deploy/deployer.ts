@@ -1,7 +1,7 @@
 import { createCoalescingQueue, type CoalescingQueue } from "./coalescing-queue.ts";
 import { newDeployId } from "./deploy-id.ts";
 import { classifyFailure } from "./failure.ts";
-import { runDeploy, type DeployContext, type DeployOutcome, type DeployRequest, type InterruptedDeploy } from "./pipeline.ts";
+import { runDeploy, type RunDeploy, type DeployContext, type DeployOutcome, type DeployRequest, type InterruptedDeploy } from "./pipeline.ts";
 import { backoffDelay, DEFAULT_RETRY, interruptibleDelay, type RetryPolicy } from "./retry.ts";
 import { GitError } from "../git/git-error.ts";
 import { isCheckout } from "../git/repository.ts";
@@ -66,10 +66,13 @@ export function createDeployer(options: {
   onSettled?: (record: DeployRecord) => void;
   /** How failures of the remote are retried; tests shorten the delays. */
   retry?: Partial<RetryPolicy> | undefined;
+  /** Where the pipeline runs: here by default; the daemon passes its deploy thread's (deploy-thread.ts). */
+  runDeploy?: RunDeploy | undefined;
 }): Deployer {
   const { history, log, onSettled } = options;
   const currentTargets = typeof options.targets === "function" ? options.targets : () => options.targets as readonly LoadedTarget[];
   const retry: RetryPolicy = { ...DEFAULT_RETRY, ...options.retry };
+  const run = options.runDeploy ?? runDeploy;
   /** Per checkout, the deploy waiting to retry and how to end the wait early. */
   const backoffs = new Map<string, { item: QueuedDeploy; interrupt(why: "newer push" | "shutdown"): void }>();
   /**
@@ -85,7 +88,7 @@ export function createDeployer(options: {
     else if (checkouts.has(target.repo)) {
       throw new GitError("NOT_A_CHECKOUT", `${target.repo} was a checkout and is gone (deleted, or its file system unmounted?); hooksd does not recreate it: restore it, or restart hooksd to deploy into an empty directory`);
     }
-    return runDeploy(target, request, context);
+    return run(target, request, context);
   }
   /**
    * A deploy replaced before it ran (in the queue, or while waiting to retry)

@@ -63,6 +63,9 @@ export interface DeployOutcome {
   superseded?: string | undefined;
 }
 
+/** runDeploy's shape, wherever it runs (here, or on the deploy thread: deploy-thread.ts). */
+export type RunDeploy = (target: LoadedTarget, request: DeployRequest, context: DeployContext) => Promise<DeployOutcome>;
+
 /** What git passes for "no commit" (post-checkout's first argument on a clone). */
 const NO_COMMIT = "0".repeat(40);
 

@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync } from "node:fs";
+import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { DeployRecord } from "../../src/state/history.ts";
 import { commitFiles, expectTreeEquals, git, push, removeTempDirs } from "../helpers/git-fixture.ts";
@@ -49,6 +50,40 @@ async function historyOf(s: DaemonSite): Promise<Map<string, DeployRecord>> {
 }
 
 const finished = (id: string) => (l: Record<string, unknown>) => l.deploy === id && (l.msg === "deploy succeeded" || l.msg === "deploy failed");
+
+/** The daemon's threads as Linux shows them: name and nice value. */
+async function threadsOf(d: Daemon): Promise<Array<{ name: string; nice: number }>> {
+  const threads = [];
+  for (const tid of await readdir(`/proc/${d.proc.pid}/task`)) {
+    const stat = await readFile(`/proc/${d.proc.pid}/task/${tid}/stat`, "utf8");
+    // "tid (name) state ppid …": fields after the name; nice is field 19 of the line.
+    const after = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    threads.push({ name: stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")), nice: Number(after[16]) });
+  }
+  return threads;
+}
+
+describe("the deploy thread", () => {
+  test("starts with the first deploy, below the webhook thread's priority, and the daemon answers webhooks while it works", async () => {
+    const gate = createGate();
+    const s = await site("thread", gate);
+    const d = await start(s);
+    expect((await threadsOf(d)).filter((t) => t.name === "Worker")).toEqual([]);
+
+    gate.hold();
+    const running = (await (await deliver(d, s.base, s.next)).json()) as { deploy: string };
+    await gate.reached;
+    expect((await threadsOf(d)).filter((t) => t.name === "Worker")).toEqual([{ name: "Worker", nice: 10 }]);
+    expect((await threadsOf(d)).find((t) => t.name.startsWith("hooksd"))?.nice).toBe(0);
+    const health = await fetch(`${d.url}healthz`);
+    expect(health.status).toBe(200);
+
+    gate.release();
+    expect((await d.waitForLog(finished(running.deploy))).msg).toBe("deploy succeeded");
+    await expectTreeEquals(s.repo, s.bare, s.next);
+    expect((await historyOf(s)).get(running.deploy)).toMatchObject({ state: "succeeded", previous: s.base, commit: s.next });
+  });
+});
 
 describe("SIGTERM", () => {
   test("lets the running deploy finish, answers 503 to new deliveries, and keeps the waiting deploy queued for the next start", async () => {

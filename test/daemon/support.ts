@@ -18,8 +18,9 @@ export const FROM_SOURCE = [process.execPath, CLI_SOURCE];
 /** Compiles the executable into a directory of its own, so no other test's rebuild can swap it mid-run. */
 export async function buildBinary(): Promise<string[]> {
   const outfile = join(await makeTempDir("daemon-bin"), "hooksd");
-  const build = await runProcess([process.execPath, "build", "--compile", "src/cli.ts", "--outfile", outfile], cleanEnv(), REPO_ROOT);
-  if (build.exitCode !== 0) throw new Error(`bun build --compile failed (${build.exitCode}):\n${build.stdout}${build.stderr}`);
+  // build.ts, not a bare `bun build`: it compiles in the deploy thread's entry point too.
+  const build = await runProcess([process.execPath, "build.ts", outfile], cleanEnv(), REPO_ROOT);
+  if (build.exitCode !== 0) throw new Error(`bun build.ts failed (${build.exitCode}):\n${build.stdout}${build.stderr}`);
   return [outfile];
 }
 
