@@ -9,6 +9,7 @@ import { createHash, type Hash } from "node:crypto";
 import { open, stat, type FileHandle } from "node:fs/promises";
 import { createInflate, inflateSync } from "node:zlib";
 import { objectId } from "./object-id.ts";
+import { createYielder } from "../util/yielder.ts";
 import { PackError } from "./pack-error.ts";
 import { OFF_THREAD_BYTES, OFS_DELTA, PackFile, parseEntryHeader, REF_DELTA, typeName, type GitObject } from "./pack-file.ts";
 import type { PackIndexEntry } from "./pack-index.ts";
@@ -37,13 +38,7 @@ export interface IndexedPack {
  * indexer gives the event loop a turn, so a daemon keeps answering webhooks.
  */
 export async function indexPack(path: string, options: { yieldEveryMs?: number; external?: (oid: string) => Promise<GitObject | undefined> } = {}): Promise<IndexedPack> {
-  const yieldEvery = options.yieldEveryMs ?? 4;
-  let lastYield = performance.now();
-  const breathe = async () => {
-    if (performance.now() - lastYield < yieldEvery) return;
-    await new Promise((resolve) => setImmediate(resolve));
-    lastYield = performance.now();
-  };
+  const breathe = createYielder(options.yieldEveryMs ?? 4);
 
   const size = (await stat(path)).size;
   const fd = await open(path, "r");
