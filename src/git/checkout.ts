@@ -1,4 +1,4 @@
-import { constants, lstatSync, renameSync, rmdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { constants, lstatSync, mkdirSync, renameSync, rmdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { copyFile, lstat, mkdir, rm, rmdir, unlink, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { entryFromStats, type IndexEntry } from "./index-file.ts";
@@ -59,8 +59,9 @@ export async function applyChanges(
     const full = join(dir, path);
     if (options.clearObstacles) await clearObstacles(dir, path);
     const parent = dirname(full);
+    // Synchronously, so that the 16 writers in flight never race to make the same directory.
     if (!made.has(parent)) {
-      await mkdir(parent, { recursive: true });
+      mkdirSync(parent, { recursive: true });
       made.add(parent);
     }
     const source = await options.reuseFrom?.(change);

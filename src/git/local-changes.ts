@@ -74,6 +74,7 @@ export async function findObstacles(dir: string, index: Map<string, IndexEntry>,
   const writes = [...changes.flatMap((c) => (c.after ? [c.path] : [])), ...missing.filter((path) => !targets.has(path))];
   const untracked = new Set<string>();
   for (const path of writes) {
+    await maybeYield();
     // Every directory on the way must be a directory (or a tracked file this change deletes):
     // an untracked file or symlink there would be overwritten or followed out of the tree.
     const blocker = await nonDirectoryAncestor(path);
@@ -125,7 +126,8 @@ async function compareContent(dir: string, entry: IndexEntry, target: TreeEntry 
 
 /** True when something untracked sits at `path` and is not what the target puts there. */
 async function blocksPath(dir: string, path: string, target: TreeEntry, index: Map<string, IndexEntry>, deleted: Set<string>): Promise<boolean> {
-  const st = await lstat(join(dir, path)).catch(() => undefined);
+  // Synchronous: on a first deploy this runs for every file of the tree, and nearly always finds nothing.
+  const st = lstatSync(`${dir}/${path}`, { throwIfNoEntry: false });
   if (!st) return false;
   if (st.isDirectory()) {
     if (target.mode === GITLINK) return false;
