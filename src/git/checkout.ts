@@ -1,6 +1,7 @@
-import { constants, lstatSync, mkdirSync, renameSync, rmdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, renameSync, rmdirSync, symlinkSync, writeSync } from "node:fs";
 import { copyFile, lstat, mkdir, rm, rmdir, unlink, writeFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
+import type { BigIntStats } from "node:fs";
 import { entryFromStats, type IndexEntry } from "./index-file.ts";
 import { ancestors, nonDirectoryAncestorFinder } from "./local-changes.ts";
 import type { Repository } from "./repository.ts";
@@ -56,9 +57,10 @@ export async function applyChanges(
   await forEachLimit(writes, 16, async (change) => {
     await maybeYield();
     const { path, after } = change;
-    const full = join(dir, path);
+    // Concatenated and sliced: tracked paths are already normal, and join() and dirname() cost as much as a write here.
+    const full = `${dir}/${path}`;
     if (options.clearObstacles) await clearObstacles(dir, path);
-    const parent = dirname(full);
+    const parent = full.slice(0, full.lastIndexOf("/"));
     // Synchronously, so that the 16 writers in flight never race to make the same directory.
     if (!made.has(parent)) {
       mkdirSync(parent, { recursive: true });
@@ -68,12 +70,13 @@ export async function applyChanges(
     // A copied file never passes through memory: only blobs read from the pack count against the budget.
     const size = source === undefined ? await repo.objects.storedSize(after!.oid) : 0;
     await budget.acquire(size);
+    let stats: BigIntStats | undefined;
     try {
-      await writeEntry(repo, full, after!.mode, after!.oid, source, options.fresh ?? false);
+      stats = await writeEntry(repo, full, after!.mode, after!.oid, source, options.fresh ?? false);
     } finally {
       budget.release(size);
     }
-    entries.push(entryFromStats(path, after!.oid, after!.mode, lstatSync(full, { bigint: true })));
+    entries.push(entryFromStats(path, after!.oid, after!.mode, stats ?? lstatSync(full, { bigint: true })));
   });
   return entries;
 }
@@ -81,11 +84,12 @@ export async function applyChanges(
 /** Up to this size a file is written with synchronous calls: cheaper than a trip through the thread pool. */
 const SYNC_WRITE_BYTES = 64 * 1024;
 
-async function writeEntry(repo: Repository, full: string, mode: number, oid: string, source: string | undefined, fresh: boolean): Promise<void> {
+/** Writes one entry; returns its stat data when it comes for free (a file written at its name), else undefined. */
+async function writeEntry(repo: Repository, full: string, mode: number, oid: string, source: string | undefined, fresh: boolean): Promise<BigIntStats | undefined> {
   if (mode === GITLINK) {
     // Like git without `submodule update`: an empty directory marks the submodule.
     await mkdir(full, { recursive: true });
-    return;
+    return undefined;
   }
   const temp = fresh ? full : tempName(full);
   try {
@@ -97,14 +101,28 @@ async function writeEntry(repo: Repository, full: string, mode: number, oid: str
     } else {
       // A new file: its mode is masked by the umask, as git's checkout does.
       const data = await readBlob(repo, oid);
-      const options = { mode: mode === 0o100755 ? 0o777 : 0o666, flag: "wx" };
-      if (data.length <= SYNC_WRITE_BYTES) writeFileSync(temp, data, options);
-      else await writeFile(temp, data, options);
+      const perm = mode === 0o100755 ? 0o777 : 0o666;
+      // Written at its name, the file's stat data is final before close: fstat spares a path lookup.
+      if (data.length > SYNC_WRITE_BYTES) await writeFile(temp, data, { mode: perm, flag: "wx" });
+      else if (fresh) return writeNewFileSync(temp, data, perm, true);
+      else writeNewFileSync(temp, data, perm, false);
     }
     if (!fresh) renameOver(temp, full);
+    return undefined;
   } catch (err) {
     if (!fresh) await rm(temp, { force: true });
     throw err;
+  }
+}
+
+/** Creates `path` (it must not exist) holding `data`: open, write, close, without writeFileSync's truncate. */
+function writeNewFileSync(path: string, data: Uint8Array, perm: number, wantStats: boolean): BigIntStats | undefined {
+  const fd = openSync(path, "wx", perm);
+  try {
+    for (let done = 0; done < data.length; ) done += writeSync(fd, data, done);
+    return wantStats ? fstatSync(fd, { bigint: true }) : undefined;
+  } finally {
+    closeSync(fd);
   }
 }
 

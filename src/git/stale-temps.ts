@@ -5,7 +5,8 @@ import { dirname, join } from "node:path";
 export const TEMP_PREFIX = ".hooksd-tmp-";
 
 export function tempName(full: string): string {
-  return join(dirname(full), `${TEMP_PREFIX}${process.pid}-${Math.random().toString(36).slice(2)}`);
+  // Sliced, not dirname()d and join()ed: called once per file written, and `full` is already normal.
+  return `${full.slice(0, full.lastIndexOf("/"))}/${TEMP_PREFIX}${process.pid}-${Math.random().toString(36).slice(2)}`;
 }
 
 /**

@@ -1,8 +1,9 @@
-import { stat } from "node:fs/promises";
+import { existsSync, lstatSync } from "node:fs";
+import { readdir, rename, rm, rmdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { applyChanges } from "../git/checkout.ts";
 import { GitError } from "../git/git-error.ts";
-import { readIndex, writeIndex, type IndexEntry } from "../git/index-file.ts";
+import { entryFromStats, readIndex, writeIndex, type IndexEntry } from "../git/index-file.ts";
 import { findObstacles } from "../git/local-changes.ts";
 import { readCommitTree, setHead, type Repository } from "../git/repository.ts";
 import { diffTrees, type Change } from "../git/tree-diff.ts";
@@ -31,6 +32,9 @@ export interface InPlaceResult {
  * as clean, and temp files the dead process left beside them are removed.
  */
 export async function updateInPlace(repo: Repository, update: InPlaceUpdate): Promise<InPlaceResult> {
+  // Until a first deploy has written its index, its staging directory (see
+  // checkOutBeside) may be a killed attempt's. Ours by name, never the site's.
+  if (!existsSync(join(repo.gitdir, "index"))) await rm(join(repo.dir, STAGING), { recursive: true, force: true });
   const [fromTree, toTree] = await Promise.all([
     update.from ? readCommitTree(repo, update.from) : undefined,
     readCommitTree(repo, update.to),
@@ -52,7 +56,9 @@ export async function updateInPlace(repo: Repository, update: InPlaceUpdate): Pr
   const restores = restoreMissing(obstacles.missing, changes, index);
   let written: IndexEntry[];
   try {
-    written = await applyChanges(repo, repo.dir, [...changes, ...restores], { clearObstacles: update.force });
+    written = (await isEmptyWorkTree(repo, update, index, changes))
+      ? await checkOutBeside(repo, changes)
+      : await applyChanges(repo, repo.dir, [...changes, ...restores], { clearObstacles: update.force });
   } catch (err) {
     await rollBack(repo, changes, update.from, err);
     throw err;
@@ -85,6 +91,41 @@ async function rollBack(repo: Repository, changes: Change[], from: string | unde
       err.message += ` (putting the previous files back failed too: ${why}; the work tree is partly updated, HEAD stays at ${from ?? "no commit"})`;
     }
   }
+}
+
+/** Where a first deploy builds the tree, inside DIR, before moving it into place. */
+const STAGING = ".hooksd-first-checkout";
+
+/** A first deploy into a directory that holds nothing but .git, whose tree does not use the staging name. */
+async function isEmptyWorkTree(repo: Repository, update: InPlaceUpdate, index: Map<string, IndexEntry>, changes: Change[]): Promise<boolean> {
+  if (update.from !== undefined || index.size > 0) return false;
+  if (changes.some((c) => c.path === STAGING || c.path.startsWith(`${STAGING}/`))) return false;
+  return (await readdir(repo.dir)).every((name) => name === ".git");
+}
+
+/**
+ * A first deploy writes its files at their final names in a staging directory
+ * beside .git, then renames each top-level entry into DIR. That spares the
+ * temp file and rename per file an update needs (nothing is served from the
+ * staging directory, so nobody sees a half-written file), and keeps a crash
+ * harmless: killed while writing, the staging directory is removed by the
+ * redo; killed while moving, what was moved is complete and already what the
+ * target wants, which the redo counts as clean.
+ */
+async function checkOutBeside(repo: Repository, changes: Change[]): Promise<IndexEntry[]> {
+  const staging = join(repo.dir, STAGING);
+  let entries: IndexEntry[];
+  try {
+    entries = await applyChanges(repo, staging, changes, { clearObstacles: false, fresh: true });
+  } catch (err) {
+    // A full disk: what was written goes, and the space with it.
+    await rm(staging, { recursive: true, force: true });
+    throw err;
+  }
+  for (const name of await readdir(staging)) await rename(join(staging, name), join(repo.dir, name));
+  await rmdir(staging);
+  // rename() gives a moved file or symlink a new ctime; what sits in a moved directory keeps its own.
+  return entries.map((e) => (e.path.includes("/") ? e : entryFromStats(e.path, e.oid, e.mode, lstatSync(join(repo.dir, e.path), { bigint: true }))));
 }
 
 /** Tracked files deleted by hand that this deploy does not touch are written back. */

@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { createHash, randomBytes } from "node:crypto";
-import { chmod, lstat, mkdir, readdir, readFile, readlink, rm, symlink, unlink, writeFile } from "node:fs/promises";
+import { chmod, lstat, mkdir, readdir, readFile, readlink, rename, rm, symlink, unlink, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { newDeployId } from "../../src/deploy/deploy-id.ts";
 import { runDeploy, type DeployOutcome } from "../../src/deploy/pipeline.ts";
@@ -99,6 +99,8 @@ async function addLocalFiles(dir: string): Promise<void> {
 
 /** The checkout is exactly `commit`: same tree, clean `git status`, HEAD on the branch at the commit. */
 async function expectDeployed(site: Site, commit: string, ignore: string[] = LOCAL): Promise<void> {
+  // Before `git status`, which would refresh the index: every entry's stat data must already match its file.
+  expect(await git(site.dir, "diff-files", "--name-only")).toBe("");
   await expectTreeEquals(site.dir, site.bare, commit, ignore);
   expect(await git(site.dir, "status", "--porcelain")).toBe("");
   expect(await git(site.dir, "rev-parse", "HEAD")).toBe(commit);
@@ -192,6 +194,40 @@ describe("first deploy", () => {
     await deploy(site, commit);
 
     await expectDeployed(site, commit);
+  });
+
+  test("a first deploy builds its tree beside .git and leaves no staging directory behind", async () => {
+    const site = await newSite();
+    const commit = await pushFiles(site, { "index.html": "top\n", "a/b.txt": "b\n", run: { content: "#!/bin/sh\n", mode: 0o755 }, latest: { symlink: "a" } });
+
+    await deploy(site, commit);
+
+    await expectDeployed(site, commit);
+    expect((await readdir(site.dir)).sort()).toEqual([".git", "a", "index.html", "latest", "run"]);
+  });
+
+  test.each([
+    ["while writing into its staging directory", [] as string[]],
+    ["while moving its tree into place", ["a", "index.html"]],
+  ])("a first deploy killed %s converges when run again", async (_when, moved) => {
+    const site = await newSite();
+    const commit = await pushFiles(site, { "index.html": "top\n", "a/b.txt": "b\n", "c/d.txt": "d\n", "e.txt": "e\n" });
+    await deploy(site, commit);
+    // What the kill leaves: objects fetched, no index, HEAD unborn; the staging
+    // directory holds the rest of the tree (one file half-written), `moved` is in place.
+    await unlink(join(site.dir, ".git/index"));
+    await runGit(site.dir, ["update-ref", "-d", REF]);
+    const staging = join(site.dir, ".hooksd-first-checkout");
+    await mkdir(staging);
+    for (const name of ["a", "c", "e.txt", "index.html"]) {
+      if (!moved.includes(name)) await rename(join(site.dir, name), join(staging, name));
+    }
+    await writeFile(join(staging, "c/d.txt"), "hal");
+
+    await deploy(site, commit);
+
+    await expectDeployed(site, commit);
+    expect(await exists(staging)).toBe(false);
   });
 
   test("a deploy into a checkout made by native git clone over HTTP moves it to the pushed commit", async () => {
