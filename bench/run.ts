@@ -95,10 +95,34 @@ const hooksdDeploy = (dir: string, url: string, extra: string[] = []) => measure
 const nativeClone = (dir: string, url: string) => measured(["git", "clone", "--quiet", "--depth", "1", url, dir], gitEnv());
 const nativeUpdate = (dir: string) => measured(["sh", "-c", "git fetch --quiet --depth 1 origin main && git reset --quiet --hard FETCH_HEAD"], gitEnv(), dir);
 
+/**
+ * A cold deploy through a freshly started daemon: from the 202 to the files on
+ * disk, with the daemon's peak RSS. `memory` also collects its RSS a second
+ * before the push (idle) and a second after the deploy.
+ */
+async function coldThroughDaemon(dir: string, url: string, bare: string, stateDir: string, memory?: { idle: number[]; afterDeploy: number[] }): Promise<Sample> {
+  const daemon = await startDaemon(binary, { args: ["--repo", dir, "--remote", url], stateDir });
+  try {
+    // As a daemon waits for its first push: started, its deploy thread loaded.
+    await Bun.sleep(1000);
+    memory?.idle.push((await procMemory(daemon.pid))?.rss ?? NaN);
+    const head = (await run(["git", "rev-parse", "refs/heads/main"], { cwd: bare })).stdout.trim();
+    const before = server.bytesSent;
+    const { result, peak } = await peakRssDuring(daemon.pid, deployThroughDaemon(daemon, head));
+    if (memory) {
+      await Bun.sleep(1000);
+      memory.afterDeploy.push((await procMemory(daemon.pid))?.rss ?? NaN);
+    }
+    return { ms: result.ms, rss: peak, bytes: server.bytesSent - before, timings: result.line.timings as Record<string, number> };
+  } finally {
+    await daemon.stop();
+  }
+}
+
 for (const [size, repo] of repos) {
   const url = server.url(repo.name);
   const label = `${size.toLocaleString("en")} files`;
-  log(`${label}: cold deploys`);
+  log(`${label}: cold deploys through the daemon, then with the deploy command`);
   const ourDir = (i: number) => join(runsRoot, `ours-${size}-${i}`);
   const nativeDir = (i: number) => join(runsRoot, `native-${size}-${i}`);
   const cold = await alternate(
@@ -106,12 +130,23 @@ for (const [size, repo] of repos) {
       // Only the last pair is kept, as the starting point of the incremental runs.
       if (i > 0) await Promise.all([rm(ourDir(i - 1), { recursive: true, force: true }), rm(nativeDir(i - 1), { recursive: true, force: true })]);
     },
-    (i) => hooksdDeploy(ourDir(i), url),
+    (i) => coldThroughDaemon(ourDir(i), url, repo.bare, join(runsRoot, `cold-state-${size}-${i}`)),
     (i) => nativeClone(nativeDir(i), url),
   );
-  row(label, "cold deploy: time", "ms", cold.ours, cold.native, "≤ 1.5×", phaseNote(cold.ours));
-  row(label, "cold deploy: peak RSS (CLI)", "rss", cold.ours, cold.native, "");
+  row(label, "cold deploy, daemon 202 → on disk: time", "ms", cold.ours, cold.native, "≤ 1.5×", phaseNote(cold.ours));
+  row(label, "cold deploy: daemon peak RSS (VmHWM) vs git clone maxrss", "rss", cold.ours, cold.native, "");
   row(label, "cold deploy: bytes received", "bytes", cold.ours, cold.native, "");
+  // For comparison: the same with the `hooksd deploy` command, which also pays the binary's start-up.
+  const cliDir = (i: number) => join(runsRoot, `cli-${size}-${i}`);
+  const cliNativeDir = (i: number) => join(runsRoot, `cli-native-${size}-${i}`);
+  const coldCli = await alternate(
+    async (i) => void (await Promise.all([rm(cliDir(i - 1), { recursive: true, force: true }), rm(cliNativeDir(i - 1), { recursive: true, force: true })])),
+    (i) => hooksdDeploy(cliDir(i), url),
+    (i) => nativeClone(cliNativeDir(i), url),
+  );
+  await Promise.all([rm(cliDir(RUNS - 1), { recursive: true, force: true }), rm(cliNativeDir(RUNS - 1), { recursive: true, force: true })]);
+  row(label, "cold deploy, `hooksd deploy` command: time", "ms", coldCli.ours, coldCli.native, "", phaseNote(coldCli.ours));
+  row(label, "cold deploy, `hooksd deploy` command: peak RSS", "rss", coldCli.ours, coldCli.native, "");
   const ours = ourDir(RUNS - 1);
   const native = nativeDir(RUNS - 1);
 
@@ -179,21 +214,7 @@ const bigRuns = await alternate(
     await rm(join(runsRoot, `big-ours-${i - 1}`), { recursive: true, force: true });
     await rm(join(runsRoot, `big-native-${i - 1}`), { recursive: true, force: true });
   },
-  async (i) => {
-    const daemon = await startDaemon(binary, { args: ["--repo", join(runsRoot, `big-ours-${i}`), "--remote", bigUrl], stateDir: join(runsRoot, `big-state-${i}`) });
-    try {
-      await Bun.sleep(1000);
-      idle.push((await procMemory(daemon.pid))?.rss ?? NaN);
-      const head = (await run(["git", "rev-parse", "refs/heads/main"], { cwd: big.bare })).stdout.trim();
-      const before = server.bytesSent;
-      const { result, peak } = await peakRssDuring(daemon.pid, deployThroughDaemon(daemon, head));
-      await Bun.sleep(1000);
-      afterDeploy.push((await procMemory(daemon.pid))?.rss ?? NaN);
-      return { ms: result.ms, rss: peak, bytes: server.bytesSent - before, timings: result.line.timings as Record<string, number> };
-    } finally {
-      await daemon.stop();
-    }
-  },
+  (i) => coldThroughDaemon(join(runsRoot, `big-ours-${i}`), bigUrl, big.bare, join(runsRoot, `big-state-${i}`), { idle, afterDeploy }),
   (i) => nativeClone(join(runsRoot, `big-native-${i}`), bigUrl),
 );
 row(bigLabel, "cold deploy, daemon 202 → on disk: time", "ms", bigRuns.ours, bigRuns.native, "≤ 1.5×", phaseNote(bigRuns.ours));

@@ -75,6 +75,8 @@ export async function serve(argv: string[]): Promise<number> {
     throw new ConfigError(`${listenName}: cannot listen on ${listen.host}:${listen.port} (${err.code ?? String(err)})`);
   });
 
+  deployThread.warm();
+
   // SIGHUP re-reads the config file and the TLS certificate; reloads run one
   // after another, and each either replaces the whole thing or changes nothing.
   let reloading = Promise.resolve();

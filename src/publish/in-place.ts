@@ -43,7 +43,9 @@ export async function updateInPlace(repo: Repository, update: InPlaceUpdate): Pr
   const index = new Map((await readIndex(repo.gitdir)).map((e) => [e.path, e]));
   const indexMtime = (await stat(join(repo.gitdir, "index")).catch(() => undefined))?.mtimeMs ?? 0;
 
-  const obstacles = await findObstacles(repo.dir, index, changes, Math.floor(indexMtime / 1000));
+  // Into a directory holding only .git nothing can be in the way: the scan (an lstat per path) is skipped.
+  const empty = await isEmptyWorkTree(repo, update, index, changes);
+  const obstacles = empty ? { modified: [], untracked: [], missing: [] } : await findObstacles(repo.dir, index, changes, Math.floor(indexMtime / 1000));
   if (!update.force) {
     if (obstacles.modified.length) {
       throw new GitError("LOCAL_CHANGES", `local changes to tracked files would be lost: ${list(obstacles.modified)} (commit or discard them, or deploy with --force)`);
@@ -56,7 +58,7 @@ export async function updateInPlace(repo: Repository, update: InPlaceUpdate): Pr
   const restores = restoreMissing(obstacles.missing, changes, index);
   let written: IndexEntry[];
   try {
-    written = (await isEmptyWorkTree(repo, update, index, changes))
+    written = empty
       ? await checkOutBeside(repo, changes)
       : await applyChanges(repo, repo.dir, [...changes, ...restores], { clearObstacles: update.force });
   } catch (err) {

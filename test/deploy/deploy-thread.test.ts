@@ -120,3 +120,41 @@ describe("a deploy on the deploy thread", () => {
     expect(hooks.map((h) => [h.hook, h.exitCode])).toEqual([["pre-deploy", 4], ["deploy-failed", 0]]);
   });
 });
+
+describe("a warmed deploy thread", () => {
+  test("is started ahead of the first deploy without keeping an otherwise idle process alive", async () => {
+    // A process whose only work is the warm thread: it names its threads (Bun's Worker thread is "Worker"),
+    // then must exit on its own.
+    const script = `
+      const { readdirSync, readFileSync } = require("node:fs");
+      const { createDeployThread } = await import(${JSON.stringify(join(import.meta.dir, "../../src/deploy/deploy-thread.ts"))});
+      createDeployThread().warm();
+      await Bun.sleep(500);
+      console.log(readdirSync("/proc/self/task").map((t) => readFileSync("/proc/self/task/" + t + "/comm", "utf8").trim()).join(","));
+    `;
+    const proc = Bun.spawn([process.execPath, "-e", script], { stdout: "pipe", stderr: "pipe" });
+    const timer = setTimeout(() => proc.kill(), 20_000);
+    const [code, out] = await Promise.all([proc.exited, new Response(proc.stdout).text()]);
+    clearTimeout(timer);
+
+    expect({ code, signal: proc.signalCode }).toEqual({ code: 0, signal: null });
+    expect(out.trim().split(",")).toContain("Worker");
+  });
+
+  test("runs the first deploy it is given", async () => {
+    const site = await createSite("thread-warm");
+    const commit = await commitFiles(site.work, { "index.html": "warm\n" }, "one");
+    await push(site.work);
+    const warmed = createDeployThread();
+    warmed.warm();
+    warmed.warm();
+    try {
+      const outcome = await warmed.runDeploy(makeTarget(site, { strategy: "in-place" }), { ref: "refs/heads/main", commit }, { id: newDeployId(), log: captureLog().log });
+
+      expect(outcome).toMatchObject({ commit, changedPaths: 1 });
+      await expectTreeEquals(site.dir, site.bare, commit);
+    } finally {
+      warmed.stop();
+    }
+  });
+});

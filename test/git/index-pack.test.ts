@@ -68,6 +68,14 @@ describe("indexPack", () => {
     const indexed = await indexPack(pack);
     expect(indexed.entries.length).toBe(theirs.count);
     for (const entry of indexed.entries) expect(theirs.find(Buffer.from(entry.oid).toString("hex"))).toBe(entry.offset);
+    // And nothing else: an id one off in its last or its second byte (same fan-out bucket) is absent.
+    for (const entry of indexed.entries) {
+      for (const at of [19, 1]) {
+        const near = Buffer.from(entry.oid);
+        near[at] = near[at]! ^ 1;
+        if (!indexed.entries.some((e) => Buffer.compare(e.oid, near) === 0)) expect(theirs.find(near.toString("hex"))).toBeUndefined();
+      }
+    }
   });
 
   test("completes a thin pack from the repository's objects so that git verify-pack accepts it", async () => {
