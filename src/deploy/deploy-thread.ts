@@ -1,6 +1,6 @@
 /**
  * Runs deploys on a thread of their own, so that the daemon's thread only
- * answers HTTP. Measured (docs/performance.md, section 3): on one thread a
+ * answers HTTP. Measured (docs/performance.md, section 8): on one thread a
  * cold deploy held the event loop for up to 160 ms at a time (tree diff,
  * index and .idx writing, pack scanning of 50k objects), and Bun does
  * fs.promises writes and zlib stream work on the calling thread; webhook p99
