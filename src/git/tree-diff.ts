@@ -60,29 +60,62 @@ export async function readTreeAt(repo: Repository, tree: string, path: string): 
 async function readTree(repo: Repository, oid: string | undefined): Promise<Map<string, TreeEntry>> {
   const entries = new Map<string, TreeEntry>();
   if (!oid) return entries;
+  for (const { name, mode, oid: id } of await readTreeEntries(repo, oid)) entries.set(name, { mode, oid: id });
+  return entries;
+}
+
+/** One entry of one tree object: a name in that directory, with its mode and object id. */
+export interface NamedTreeEntry extends TreeEntry {
+  name: string;
+}
+
+/**
+ * The entries of the tree object `oid`, in the tree's order, each name
+ * checked as safe to check out (UNSAFE_TREE otherwise, as for a corrupt tree).
+ * For walks that go directory by directory instead of listing every path.
+ */
+export async function readTreeEntries(repo: Repository, oid: string): Promise<NamedTreeEntry[]> {
   const data = await repo.objects.readAs(oid, "tree");
+  // One Buffer view for the whole object: names and ids are sliced from it without a copy each.
+  const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  const entries: NamedTreeEntry[] = [];
   // Entries: "<octal mode> <name>\0" and a 20-byte binary id, back to back.
   let pos = 0;
-  while (pos < data.length) {
-    const space = data.indexOf(0x20, pos);
-    const nul = data.indexOf(0, space + 1);
-    if (space < 0 || nul < 0 || nul + 21 > data.length) throw new GitError("UNSAFE_TREE", `tree ${oid} is corrupt`);
-    const mode = parseInt(Buffer.from(data.subarray(pos, space)).toString("latin1"), 8);
-    const name = utf8.decode(data.subarray(space + 1, nul));
+  while (pos < buf.length) {
+    const space = buf.indexOf(0x20, pos);
+    const nul = buf.indexOf(0, space + 1);
+    if (space < 0 || nul < 0 || nul + 21 > buf.length) throw corruptTree(oid);
+    const name = buf.toString("utf8", space + 1, nul);
     checkEntryName(name, oid);
-    entries.set(name, { mode: normalizeMode(mode), oid: Buffer.from(data.subarray(nul + 1, nul + 21)).toString("hex") });
+    entries.push({ name, mode: normalizeMode(parseMode(buf, pos, space, oid)), oid: buf.toString("hex", nul + 1, nul + 21) });
     pos = nul + 21;
   }
   return entries;
 }
 
-const utf8 = new TextDecoder();
+/** The octal digits of an entry's mode; anything else is a corrupt tree, never a NaN that would pass for a file. */
+function parseMode(buf: Buffer, start: number, end: number, tree: string): number {
+  if (end === start || end - start > 7) throw corruptTree(tree);
+  let mode = 0;
+  for (let i = start; i < end; i++) {
+    const digit = buf[i]! - 0x30;
+    if (digit < 0 || digit > 7) throw corruptTree(tree);
+    mode = mode * 8 + digit;
+  }
+  return mode;
+}
+
+function corruptTree(tree: string): GitError {
+  return new GitError("UNSAFE_TREE", `tree ${tree} is corrupt`);
+}
 
 /** Old git wrote modes like 100664; like git, anything that is not a tree, link or submodule is a file, executable or not. */
 function normalizeMode(mode: number): number {
   if (mode === TREE || mode === 0o120000 || mode === 0o160000) return mode;
   return mode & 0o100 ? 0o100755 : 0o100644;
 }
+
+const ORDINARY_NAME = /^[\w-][\w.-]*$/;
 
 /**
  * A hostile repository can hold tree entries git itself would refuse to check
@@ -92,6 +125,9 @@ function normalizeMode(mode: number): number {
  * suffix, or the 8.3 short name GIT~1.
  */
 function checkEntryName(name: string, tree: string): void {
+  // Most names are plain ASCII words that cannot be any of those: no leading
+  // dot, no "~", space, separator or invisible character. Spares the full check.
+  if (ORDINARY_NAME.test(name)) return;
   const visible = name.replace(/[\u200c-\u200f\u202a-\u202e\u206a-\u206f\ufeff]/g, "");
   const dotGit = visible.split(":")[0]!.toLowerCase().replace(/[. ]+$/, "");
   if (

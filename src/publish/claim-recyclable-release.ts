@@ -1,14 +1,16 @@
 import { rename, rm, utimes } from "node:fs/promises";
 import { prunableReleases } from "./prune-releases.ts";
 import { LOCK_WAIT_MS } from "./publish-release.ts";
+import { readDirIds, type DirIds } from "./release-dirs.ts";
 import type { ReleaseLayout } from "./release-layout.ts";
 import { listReleases, readCurrentId, releaseBefore, releaseDir, sealedAt, unsealRelease, type Release } from "./releases.ts";
 import { withTargetLock } from "./target-lock.ts";
 
-/** A release taken over by a new deploy: what it held, and when it was sealed (its files' trust line). */
+/** A release taken over by a new deploy: what it held, when it was sealed (its files' trust line), and its directories then. */
 export interface RecycledRelease {
   release: Release;
   sealedAt: bigint;
+  dirIds: DirIds;
 }
 
 /**
@@ -34,7 +36,9 @@ export async function claimRecyclableRelease(layout: ReleaseLayout, next: { id: 
     const chosen = prunableReleases(afterSwitch, next.id, next.keep).filter((r) => !spared.has(r.id)).at(-1);
     const release = releases.find((r) => r.id === chosen?.id);
     const sealed = release && (await sealedAt(layout, release.id));
-    if (release === undefined || sealed === undefined) return undefined;
+    // Without its directory identities (sealed by an older hooksd) nothing in it could be trusted: built afresh instead.
+    const dirIds = release && (await readDirIds(layout, release.id));
+    if (release === undefined || sealed === undefined || dirIds === undefined) return undefined;
 
     // Unsealed first, renamed second, both under the lock, so rollback
     // (which lists sealed releases under this lock) can never pick it from
@@ -53,6 +57,6 @@ export async function claimRecyclableRelease(layout: ReleaseLayout, next: { id: 
     // process's prune does not take it for a crash's leftover while it is rebuilt.
     const now = new Date();
     await utimes(dir, now, now);
-    return { release, sealedAt: sealed };
+    return { release, sealedAt: sealed, dirIds };
   });
 }

@@ -1,5 +1,6 @@
 import { readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
+import { dirIdsOwner } from "./release-dirs.ts";
 import type { ReleaseLayout } from "./release-layout.ts";
 import { listReleases, readCurrentId, releaseBefore, removeRelease } from "./releases.ts";
 
@@ -35,6 +36,14 @@ export async function pruneReleases(layout: ReleaseLayout, keep: number): Promis
   }
   for (const name of await readdir(layout.dir)) {
     if (name.startsWith(".current-")) await rm(join(layout.dir, name), { force: true });
+  }
+  // Directory identities whose release went without them (a kill inside
+  // unsealRelease or before a marker was written): with no directory left,
+  // no deploy can be writing them.
+  const left = new Set(await readdir(layout.releases).catch(() => [] as string[]));
+  for (const name of await readdir(layout.markers).catch(() => [] as string[])) {
+    const owner = dirIdsOwner(name);
+    if (owner !== undefined && !sealed.has(owner) && !left.has(owner)) await rm(join(layout.markers, name), { force: true });
   }
   return pruned;
 }

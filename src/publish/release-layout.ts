@@ -8,6 +8,7 @@ import { join } from "node:path";
  *   DIR/releases/<id>/       one complete tree per deploy (ids sort by time)
  *   DIR/.hooksd/repo.git     the git object store, never inside a served release
  *   DIR/.hooksd/releases/<id>.json   what a release holds (commit, ref); written once it is complete
+ *   DIR/.hooksd/releases/<id>.dirs   its directories' identities at the seal, written just before (release-dirs.ts)
  *   DIR/.hooksd/lock         taken by every publish and by rollback
  */
 export interface ReleaseLayout {

@@ -1,5 +1,6 @@
 import { lstat, readdir, readFile, readlink, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { removeDirIds } from "./release-dirs.ts";
 import type { ReleaseLayout } from "./release-layout.ts";
 
 /** A complete release: its tree is fully written and its marker names the commit it holds. */
@@ -61,9 +62,15 @@ export async function sealedAt(layout: ReleaseLayout, id: string): Promise<bigin
   return (await stat(markerPath(layout, id), { bigint: true }).catch(() => undefined))?.ctimeNs;
 }
 
-/** Removes a release's marker: its directory is no release any more, invisible to rollback, prune and the next deploy's base. */
+/**
+ * Removes a release's marker: its directory is no release any more, invisible
+ * to rollback, prune and the next deploy's base. Then its directory
+ * identities (release-dirs.ts), which mean nothing without the marker; a kill
+ * in between leaves them orphaned, and pruneReleases sweeps them.
+ */
 export async function unsealRelease(layout: ReleaseLayout, id: string): Promise<void> {
   await rm(markerPath(layout, id), { force: true });
+  await removeDirIds(layout, id);
 }
 
 /** Unseals first, then deletes: a crash half-way leaves an unsealed directory (garbage), never a broken release. */

@@ -6,7 +6,7 @@
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { GitError } from "../../src/git/git-error.ts";
 import { openRepository } from "../../src/git/repository.ts";
-import { diffTrees } from "../../src/git/tree-diff.ts";
+import { diffTrees, readTreeEntries } from "../../src/git/tree-diff.ts";
 import { commitFiles, createRemote, git, makeTempDir, removeTempDirs, runGit } from "../helpers/git-fixture.ts";
 
 setDefaultTimeout(60_000);
@@ -60,5 +60,37 @@ describe("diffTrees", () => {
     const run = changes.find((c) => c.path === "run.sh")!;
     expect([run.before?.mode, run.after?.mode]).toEqual([0o100755, 0o100644]);
     expect(changes.find((c) => c.path === "link")!.after?.mode).toBe(0o120000);
+  });
+});
+
+describe("readTreeEntries", () => {
+  test("gives one tree object's entries in order, with their modes and ids, and refuses unsafe names like diffTrees", async () => {
+    const { work } = await makeTempDir("tree-entries").then((root) => createRemote(root, "src.git"));
+    const commit = await commitFiles(work, { "a/b.txt": "1\n", ".htaccess": "deny\n", "run.sh": { content: "#!/bin/sh\n", mode: 0o755 }, link: { symlink: "a/b.txt" } }, "one");
+    const repo = await openRepository(work);
+    const root = await git(work, "rev-parse", `${commit}^{tree}`);
+    const ids = async (path: string) => git(work, "rev-parse", `${commit}:${path}`);
+
+    expect(await readTreeEntries(repo, root)).toEqual([
+      { name: ".htaccess", mode: 0o100644, oid: await ids(".htaccess") },
+      { name: "a", mode: 0o040000, oid: await ids("a") },
+      { name: "link", mode: 0o120000, oid: await ids("link") },
+      { name: "run.sh", mode: 0o100755, oid: await ids("run.sh") },
+    ]);
+    const err = await readTreeEntries(repo, await treeWith(work, ".GIT.")).catch((e: unknown) => e);
+    expect((err as GitError).code).toBe("UNSAFE_TREE");
+  });
+
+  test.each(["10064x", "", "1006440000", "+100644"])("refuses a mode %j as a corrupt tree instead of reading it as a file", async (mode) => {
+    const { work } = await makeTempDir("tree-entries").then((root) => createRemote(root, "src.git"));
+    const blob = await hashObject(work, "blob", "payload\n");
+    const tree = await hashObject(work, "tree", Buffer.concat([Buffer.from(`${mode} name\0`), Buffer.from(blob, "hex")]));
+    const repo = await openRepository(work);
+
+    const err = await readTreeEntries(repo, tree).catch((e: unknown) => e);
+
+    expect(err).toBeInstanceOf(GitError);
+    expect((err as GitError).code).toBe("UNSAFE_TREE");
+    expect((err as GitError).message).toContain("corrupt");
   });
 });

@@ -2,7 +2,9 @@
  * A served remote plus a target for it, deployed through the real pipeline.
  * Tests only: the remote is native git behind `git http-backend`.
  */
+import { expect } from "bun:test";
 import * as v from "valibot";
+import { lstat, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { TargetSchema } from "../../src/config/schema.ts";
 import type { LoadedTarget } from "../../src/config/loaded-target.ts";
@@ -12,7 +14,7 @@ import { newDeployId } from "../../src/deploy/deploy-id.ts";
 import { runDeploy, type DeployOutcome } from "../../src/deploy/pipeline.ts";
 import type { HookRun } from "../../src/hooks/run-hook.ts";
 import { createLogger } from "../../src/log.ts";
-import { createRemote, makeTempDir, removeTempDirs } from "./git-fixture.ts";
+import { commitFiles, createRemote, expectTreeEquals, git, makeTempDir, push, removeTempDirs, type FileSpec } from "./git-fixture.ts";
 import { startGitServer, type GitServer } from "./git-server.ts";
 
 export interface Site {
@@ -73,4 +75,36 @@ export async function deployFailing(target: LoadedTarget, log = captureLog().log
 
 export async function deployOnce(target: LoadedTarget, commit?: string, log = captureLog().log): Promise<DeployOutcome> {
   return runDeploy(target, { ref: "refs/heads/main", commit }, { id: newDeployId(), log });
+}
+
+export async function commitAndPush(site: Site, files: Record<string, FileSpec>, message: string): Promise<string> {
+  const commit = await commitFiles(site.work, files, message);
+  await push(site.work);
+  return commit;
+}
+
+/** Every entry under `dir` (directories too), with its kind and permission bits, never following a symlink. */
+export async function listing(dir: string, prefix = "", found: string[] = []): Promise<string[]> {
+  for (const entry of await readdir(join(dir, prefix), { withFileTypes: true })) {
+    const path = prefix ? `${prefix}/${entry.name}` : entry.name;
+    if (path === ".git") continue;
+    const st = await lstat(join(dir, path));
+    const kind = st.isDirectory() ? "dir" : st.isSymbolicLink() ? "symlink" : st.isFile() ? "file" : "other";
+    found.push(`${path} ${kind} ${kind === "symlink" ? "" : (st.mode & 0o7777).toString(8)}`);
+    if (st.isDirectory()) await listing(dir, path, found);
+  }
+  return found.sort();
+}
+
+/**
+ * Asserts that `dir` is exactly what native git checks out for `commit`: the
+ * files (expectTreeEquals), and no other directory or entry (a submodule is an
+ * empty directory), with the same permissions.
+ */
+export async function expectFreshCheckout(dir: string, site: Site, commit: string): Promise<void> {
+  await expectTreeEquals(dir, site.bare, commit);
+  const fresh = join(await makeTempDir("fresh-checkout"), "tree");
+  await git(site.work, "worktree", "add", "--quiet", "--detach", fresh, commit);
+  expect(await listing(dir)).toEqual(await listing(fresh));
+  await git(site.work, "worktree", "remove", "--force", fresh);
 }

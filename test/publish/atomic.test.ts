@@ -56,6 +56,26 @@ describe("an atomic deploy", () => {
     expect(await readFile(join(site.dir, "releases", first.release!, "pages/p0.html"), "utf8")).toBe("page 0edited by the hook\n");
   });
 
+  test("never copies the files of a directory a hook moved into another's place (rm -r dirB && mv dirA dirB) in the previous release", async () => {
+    const site = await newSite("atomic-moved-dir");
+    const pages = Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`pages/p${i}.html`, `page ${i}`]));
+    // Same paths, other content: after the hook dirB holds dirA's files, and their ctimes are older than the seal.
+    await commitFiles(site.work, { ...pages, "dirA/x.html": "A x", "dirA/sub/y.html": "A y", "dirB/x.html": "B x", "dirB/sub/y.html": "B y", "index.html": "v1" }, "v1");
+    await push(site.work);
+    const hooks = await makeTempDir("moved-dir-hooks");
+    await writeFile(join(hooks, "post-deploy"), "#!/bin/sh\nset -e\nrm -r dirB && mv dirA dirB\n", { mode: 0o755 });
+    const first = await deployOnce(makeTarget(site, { hooksDir: hooks }));
+    expect(await readFile(join(site.dir, "releases", first.release!, "dirB/x.html"), "utf8")).toBe("A x");
+
+    const v2 = await commitFiles(site.work, { "index.html": "v2" }, "v2");
+    await push(site.work);
+    const second = await deployOnce(makeTarget(site));
+
+    await expectTreeEquals(join(site.dir, "current"), site.bare, v2);
+    // dirA is gone and dirB is not the directory sealed there: both written, with index.html; the pages copied.
+    expect({ written: second.changedPaths, reused: second.reusedFiles }).toEqual({ written: 5, reused: 10 });
+  });
+
   test("a reader resolving current through dozens of deploys never sees a missing link or a mixed release", async () => {
     const site = await newSite("atomic-reader");
     const files = ["index.html", "css/site.css", "js/app/main.js", "deep/a/b/c/d.txt"];

@@ -1,14 +1,15 @@
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { appendFile, lstat, mkdir, readdir, readFile, readlink, stat, utimes, writeFile } from "node:fs/promises";
+import { appendFile, lstat, mkdir, readdir, readFile, readlink, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import type { LoadedTarget } from "../../src/config/loaded-target.ts";
 import { newDeployId } from "../../src/deploy/deploy-id.ts";
 import { runDeploy } from "../../src/deploy/pipeline.ts";
 import { claimRecyclableRelease } from "../../src/publish/claim-recyclable-release.ts";
 import { releaseLayout } from "../../src/publish/release-layout.ts";
 import { listReleases, readCurrentRelease } from "../../src/publish/releases.ts";
 import { cleanEnv, runCliProcess } from "../cli/support.ts";
-import { captureLog, createSite, deployFailing, deployOnce, makeTarget, removeSites, type Site } from "../helpers/deploy-fixture.ts";
-import { commitFiles, expectTreeEquals, git, makeTempDir, push, type FileSpec } from "../helpers/git-fixture.ts";
+import { captureLog, commitAndPush, createSite, deployFailing, deployOnce, expectFreshCheckout, listing, makeTarget, removeSites, type Site } from "../helpers/deploy-fixture.ts";
+import { makeTempDir } from "../helpers/git-fixture.ts";
 
 setDefaultTimeout(120_000);
 afterAll(removeSites);
@@ -17,32 +18,14 @@ const releaseIds = async (site: Site) => (await readdir(join(site.dir, "releases
 const current = (site: Site) => readlink(join(site.dir, "current"));
 const hooksd = (args: string[]) => runCliProcess(args, cleanEnv());
 
-async function commitAndPush(site: Site, files: Record<string, FileSpec>, message: string): Promise<string> {
-  const commit = await commitFiles(site.work, files, message);
-  await push(site.work);
-  return commit;
-}
-
-/** Every entry under `dir` (directories too), with its kind and permission bits, never following a symlink. */
-async function listing(dir: string, prefix = "", found: string[] = []): Promise<string[]> {
-  for (const entry of await readdir(join(dir, prefix), { withFileTypes: true })) {
-    const path = prefix ? `${prefix}/${entry.name}` : entry.name;
-    if (path === ".git") continue;
-    const st = await lstat(join(dir, path));
-    const kind = st.isDirectory() ? "dir" : st.isSymbolicLink() ? "symlink" : st.isFile() ? "file" : "other";
-    found.push(`${path} ${kind} ${kind === "symlink" ? "" : (st.mode & 0o7777).toString(8)}`);
-    if (st.isDirectory()) await listing(dir, path, found);
+/** Deploys `count` commits of the pages and a changing index.html; returns the releases made. */
+async function deployVersions(site: Site, target: LoadedTarget, count: number): Promise<string[]> {
+  const made: string[] = [];
+  for (let n = 1; n <= count; n++) {
+    await commitAndPush(site, { ...pages, "index.html": `v${n}` }, `v${n}`);
+    made.push((await deployOnce(target)).release!);
   }
-  return found.sort();
-}
-
-/** Asserts that `dir` is exactly what native git checks out for `commit`: the files (expectTreeEquals), and no other directory or entry, with the same permissions. */
-async function expectFreshCheckout(dir: string, site: Site, commit: string): Promise<void> {
-  await expectTreeEquals(dir, site.bare, commit);
-  const fresh = join(await makeTempDir("fresh-checkout"), "tree");
-  await git(site.work, "worktree", "add", "--quiet", "--detach", fresh, commit);
-  expect(await listing(dir)).toEqual(await listing(fresh));
-  await git(site.work, "worktree", "remove", "--force", fresh);
+  return made;
 }
 
 const pages = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`pages/p${i}.html`, `page ${i}`]));
@@ -96,11 +79,7 @@ describe("an atomic deploy in steady state", () => {
 
   test("takes the newest of several prunable releases, and the prune removes the others", async () => {
     const site = await createSite("recycle-newest");
-    const made: string[] = [];
-    for (let n = 1; n <= 5; n++) {
-      await commitAndPush(site, { ...pages, "index.html": `v${n}` }, `v${n}`);
-      made.push((await deployOnce(makeTarget(site, { keep: 10 }))).release!);
-    }
+    const made = await deployVersions(site, makeTarget(site, { keep: 10 }), 5);
     const v6 = await commitAndPush(site, { "index.html": "v6" }, "v6");
     const sixth = await deployOnce(makeTarget(site, { keep: 3 }));
     // Prunable after the switch: 1, 2, 3 (kept: the newest three, 4, 5, 6); the newest of them is recycled.
@@ -177,6 +156,35 @@ chmod 700 pages
   });
 });
 
+const movedDirHook = "#!/bin/sh\nset -e\nrm -r dirB && mv dirA dirB\n";
+// Tracked under both names, with the same paths and other content: after the hook, dirB holds dirA's files, their ctimes older than the seal.
+const twoDirs = { "dirA/x.html": "A x", "dirA/sub/y.html": "A y", "dirB/x.html": "B x", "dirB/sub/y.html": "B y" };
+
+describe("an atomic deploy in steady state, after a hook moved a directory", () => {
+  test("never keeps the files of a directory a hook moved into another's place (rm -r dirB && mv dirA dirB)", async () => {
+    const site = await createSite("recycle-moved-dir");
+    const hooks = await makeTempDir("recycle-moved-hooks");
+    await writeFile(join(hooks, "post-deploy"), movedDirHook, { mode: 0o755 });
+    await commitAndPush(site, { ...pages, ...twoDirs, "index.html": "v1" }, "v1");
+    const first = await deployOnce(makeTarget(site, { keep: 3, hooksDir: hooks }));
+    expect(await readFile(join(site.dir, "releases", first.release!, "dirB/sub/y.html"), "utf8")).toBe("A y");
+
+    const target = makeTarget(site, { keep: 3 });
+    for (let n = 2; n <= 3; n++) {
+      const commit = await commitAndPush(site, { "index.html": `v${n}` }, `v${n}`);
+      await deployOnce(target);
+      await expectFreshCheckout(join(site.dir, "current"), site, commit);
+    }
+    const v4 = await commitAndPush(site, { "index.html": "v4" }, "v4");
+    const fourth = await deployOnce(target);
+
+    expect(fourth.recycledFrom).toBe(first.release!);
+    await expectFreshCheckout(join(site.dir, "current"), site, v4);
+    // dirA and dirB (2 files each) and index.html written; the 20 pages kept.
+    expect({ written: fourth.changedPaths, reused: fourth.reusedFiles }).toEqual({ written: 5, reused: 20 });
+  });
+});
+
 describe("recycling", () => {
   test("never takes the current release or the one before it, and a failed deploy leaves current and rollback intact", async () => {
     const site = await createSite("recycle-failed");
@@ -215,6 +223,30 @@ describe("recycling", () => {
     await expectFreshCheckout(join(site.dir, "current"), site, v7);
   });
 
+  test("never takes a release sealed without directory identities (by an older hooksd), nor copies from one, and sweeps identities left without a release", async () => {
+    const site = await createSite("recycle-no-dirs");
+    const target = makeTarget(site, { keep: 3 });
+    const made = await deployVersions(site, target, 3);
+    const markers = join(site.dir, ".hooksd", "releases");
+    // Every sealed release has its directory identities beside its marker.
+    expect((await readdir(markers)).sort()).toEqual(made.flatMap((id) => [`${id}.dirs`, `${id}.json`]));
+    // As an older hooksd left them: the recyclable release and the serving one (the copy's base) without.
+    await rm(join(markers, `${made[0]}.dirs`));
+    await rm(join(markers, `${made[2]}.dirs`));
+    // Left by a kill inside unsealRelease: identities whose release is gone.
+    await writeFile(join(markers, "20200101T000000000Z-0000-dead00.dirs"), "[]");
+
+    const v4 = await commitAndPush(site, { "index.html": "v4" }, "v4");
+    const fourth = await deployOnce(target);
+
+    expect(fourth.recycledFrom).toBeUndefined();
+    expect({ written: fourth.changedPaths, reused: fourth.reusedFiles }).toEqual({ written: 21, reused: 0 });
+    await expectFreshCheckout(join(site.dir, "current"), site, v4);
+    const kept = [made[1]!, made[2]!, fourth.release!];
+    expect(await releaseIds(site)).toEqual(kept);
+    expect((await readdir(markers)).sort()).toEqual([`${made[1]}.dirs`, `${made[1]}.json`, `${made[2]}.json`, `${fourth.release}.dirs`, `${fourth.release}.json`]);
+  });
+
   for (const keep of [1, 2]) {
     test(`with keep ${keep} never happens (the only releases are current and the one before it), and every deploy builds afresh`, async () => {
       const site = await createSite(`recycle-keep${keep}`);
@@ -234,11 +266,7 @@ describe("recycling", () => {
   test("hides the claimed release from rollback at once, keeps it from another prune, and the redo of a deploy killed after the claim removes it", async () => {
     const site = await createSite("recycle-claim");
     const target = makeTarget(site, { keep: 3 });
-    const made: string[] = [];
-    for (let n = 1; n <= 3; n++) {
-      await commitAndPush(site, { ...pages, "index.html": `v${n}` }, `v${n}`);
-      made.push((await deployOnce(target)).release!);
-    }
+    const made = await deployVersions(site, target, 3);
     const layout = releaseLayout(site.dir);
     // Old enough that prune's one-hour rule would take it for a crash's leftover, were it not touched when claimed.
     const twoHoursAgo = new Date(Date.now() - 2 * 60 * 60 * 1000);
