@@ -64,11 +64,18 @@ async function threadsOf(d: Daemon): Promise<Array<{ name: string; nice: number 
 }
 
 describe("the deploy thread", () => {
-  test("starts with the first deploy, below the webhook thread's priority, and the daemon answers webhooks while it works", async () => {
+  test("starts before the first push, below the webhook thread's priority, and the daemon answers webhooks while it works", async () => {
     const gate = createGate();
     const s = await site("thread", gate);
     const d = await start(s);
-    expect((await threadsOf(d)).filter((t) => t.name === "Worker")).toEqual([]);
+    // Started once the daemon listens; it lowers its own priority as soon as its modules have loaded.
+    const deadline = Date.now() + 10_000;
+    let workers = (await threadsOf(d)).filter((t) => t.name === "Worker");
+    while (workers[0]?.nice !== 10 && Date.now() < deadline) {
+      await Bun.sleep(20);
+      workers = (await threadsOf(d)).filter((t) => t.name === "Worker");
+    }
+    expect(workers).toEqual([{ name: "Worker", nice: 10 }]);
 
     gate.hold();
     const running = (await (await deliver(d, s.base, s.next)).json()) as { deploy: string };
