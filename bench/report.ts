@@ -27,6 +27,16 @@ export async function machineInfo(): Promise<Machine> {
   };
 }
 
+/** The type of the file system `path` lives on: the longest mount point of /proc/mounts that contains it. */
+export async function fileSystemType(path: string): Promise<string> {
+  const mounts = (await Bun.file("/proc/mounts").text().catch(() => ""))
+    .split("\n")
+    .map((line) => line.split(" "))
+    .filter((f) => f.length >= 3 && (path === f[1] || path.startsWith(f[1] === "/" ? "/" : `${f[1]}/`)));
+  const best = mounts.sort((a, b) => b[1]!.length - a[1]!.length)[0];
+  return best ? `${best[2]} (${best[0]} on ${best[1]})` : "unknown";
+}
+
 export interface Row {
   group: string;
   name: string;
@@ -49,6 +59,8 @@ interface Latency {
 
 export interface Results {
   start: Machine;
+  /** Where the repositories, checkouts and clones lived, and that file system's type. */
+  workDir: { path: string; fsType: string };
   end: Machine;
   runs: number;
   rows: Row[];
@@ -84,7 +96,8 @@ export async function writeResults(path: string, r: Results): Promise<void> {
     `- ${machine.nproc} CPUs: ${machine.cpu}; ${machine.memoryGiB} GiB memory; ${machine.kernel}`,
     `- bun ${machine.bun}; ${machine.git}`,
     `- run from ${r.start.time} to ${r.end.time}; load average at start ${r.start.load}, at end ${r.end.load}`,
-    "- The machine is shared: other engineers ran test suites on the same 2 cores during the run, so absolute",
+    `- work directory (served repositories, deploy targets, git's clones): ${r.workDir.path}, on ${r.workDir.fsType}`,
+    "- The machine is shared: other engineers may run test suites on the same 2 cores, so absolute",
     "  times are noisy (see the min column); only the same-run ratios are meaningful.",
     "",
   );
