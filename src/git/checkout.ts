@@ -3,6 +3,7 @@ import { copyFile, lstat, mkdir, rm, rmdir, unlink, writeFile } from "node:fs/pr
 import { join } from "node:path";
 import type { BigIntStats } from "node:fs";
 import { entryFromStats, type IndexEntry } from "./index-file.ts";
+import { checkOutOnHelperThread } from "./checkout-thread.ts";
 import { ancestors, nonDirectoryAncestorFinder } from "./local-changes.ts";
 import type { Repository } from "./repository.ts";
 import type { Change } from "./tree-diff.ts";
@@ -28,12 +29,14 @@ const BLOB_BYTES_IN_FLIGHT = 4 * 1024 * 1024;
  * `fresh`: `dir` was just made and nothing reads it until it is published (a
  * new release), so files are written at their names directly, which spares a
  * rename per file. A crash half-way leaves an unsealed release, which is removed.
+ * A big fresh checkout is shared with a second thread (checkout-thread.ts)
+ * unless `alone` says this already is that thread.
  */
 export async function applyChanges(
   repo: Repository,
   dir: string,
   changes: Change[],
-  options: { clearObstacles: boolean; fresh?: boolean; reuseFrom?: (change: Change) => Promise<string | undefined> },
+  options: { clearObstacles: boolean; fresh?: boolean; reuseFrom?: (change: Change) => Promise<string | undefined>; alone?: boolean },
 ): Promise<IndexEntry[]> {
   const removals: string[] = [];
   const nonDirectoryAncestor = nonDirectoryAncestorFinder(dir);
@@ -49,6 +52,22 @@ export async function applyChanges(
 
   const writes = changes.filter((c) => c.after);
   if (!options.fresh) await removeStaleTemps(dir, writes.map((c) => c.path));
+  if (options.fresh && !options.alone && !options.reuseFrom && !options.clearObstacles && writes.length >= SHARED_FROM_FILES) {
+    // Halves in tree order, so that the two threads mostly create files in different directories.
+    const half = writes.length >> 1;
+    const [theirs, ours] = await Promise.allSettled([checkOutOnHelperThread(repo.gitdir, dir, writes.slice(0, half)), writeAll(repo, dir, writes.slice(half), options)]);
+    // Both settled before anything is reported: the caller's clean-up must not race a thread still writing.
+    if (theirs.status === "rejected") throw theirs.reason;
+    if (ours.status === "rejected") throw ours.reason;
+    return [...theirs.value, ...ours.value];
+  }
+  return writeAll(repo, dir, writes, options);
+}
+
+/** Below this many files a second thread costs more to brief than it saves. */
+const SHARED_FROM_FILES = 2000;
+
+async function writeAll(repo: Repository, dir: string, writes: Change[], options: { clearObstacles: boolean; fresh?: boolean; reuseFrom?: (change: Change) => Promise<string | undefined> }): Promise<IndexEntry[]> {
   const entries: IndexEntry[] = [];
   // Small files go 16 at a time; big ones are held to a byte budget, so memory stays bounded.
   const budget = createByteBudget(BLOB_BYTES_IN_FLIGHT);

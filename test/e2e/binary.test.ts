@@ -5,9 +5,9 @@
  * only by the test itself, as the remote and to check the result.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { copyFile, writeFile } from "node:fs/promises";
+import { copyFile, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { commitFiles, createRemote, expectTreeEquals, git, makeTempDir, push, removeTempDirs } from "../helpers/git-fixture.ts";
+import { commitFiles, createRemote, expectTreeEquals, git, makeTempDir, push, removeTempDirs, type FileSpec } from "../helpers/git-fixture.ts";
 import { startGitServer, type GitServer } from "../helpers/git-server.ts";
 import { gitlabPushBody, gitlabPushHeaders, LineCollector, parseJsonLines, REPO_ROOT, runProcess, snapshot } from "../cli/support.ts";
 
@@ -57,8 +57,8 @@ async function siteWithClone(files: Parameters<typeof commitFiles>[1] = { "index
 }
 
 /** `hooksd serve` from the binary, started and waited for until it prints its URL. */
-async function startDaemon(checkout: string, stateDir: string) {
-  const proc = Bun.spawn([binary, "serve", "--repo", checkout, "--secret-file", secretFile, "--listen", "127.0.0.1:0", "--state-dir", stateDir], {
+async function startDaemon(checkout: string, stateDir: string, extraArgs: string[] = []) {
+  const proc = Bun.spawn([binary, "serve", "--repo", checkout, "--secret-file", secretFile, "--listen", "127.0.0.1:0", "--state-dir", stateDir, ...extraArgs], {
     env: bareEnv(),
     stdout: "pipe",
     stderr: "pipe",
@@ -203,6 +203,32 @@ describe("the compiled binary, with no git on PATH", () => {
     expect({ exitCode: result.exitCode, stderr: result.stderr }).toEqual({ exitCode: 0, stderr: "" });
     await expectTreeEquals(dir, bare, first);
     expect(await git(dir, "status", "--porcelain")).toBe("");
+  });
+
+  test("a first deploy of 3,000 files into a new DIR is written by two threads, and the tree and git status match", async () => {
+    const { tmp, bare, work, server } = await siteWithClone();
+    const files: Record<string, FileSpec> = {};
+    for (let dir = 0; dir < 30; dir++) {
+      for (let file = 0; file < 100; file++) files[`pages/d${dir}/page-${file}.html`] = `<p>page ${dir}/${file}</p>\n`;
+    }
+    files["bin/run"] = { content: "#!/bin/sh\n", mode: 0o755 };
+    files["latest"] = { symlink: "pages/d29" };
+    const commit = await commitFiles(work, files, "3,000 pages");
+    await push(work);
+    const dir = join(tmp, "new-site");
+    const daemon = await startDaemon(dir, join(tmp, "state-new"), ["--remote", server.url("site.git"), "--branch", "main"]);
+    try {
+      expect((await daemon.deliver("0".repeat(40), commit, SECRET)).res.status).toBe(202);
+      expect((await daemon.waitForDeploy(60_000)).target.lastDeploy).toMatchObject({ state: "succeeded", commit });
+
+      await expectTreeEquals(dir, bare, commit);
+      expect(await git(dir, "status", "--porcelain")).toBe("");
+      // The deploy thread, and the checkout thread it started for this tree.
+      const names = await Promise.all((await readdir(`/proc/${daemon.proc.pid}/task`)).map(async (t) => (await readFile(`/proc/${daemon.proc.pid}/task/${t}/comm`, "utf8")).trim()));
+      expect(names.filter((n) => n === "Worker").length).toBe(2);
+    } finally {
+      await daemon.stop();
+    }
   });
 
   test("a push of ~3,000 small files: 202 at once, then the tree on disk (time printed, not asserted)", async () => {
