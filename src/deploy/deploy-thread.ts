@@ -10,8 +10,9 @@
  * stays, keeping its open packs warm.
  */
 import { fileURLToPath } from "node:url";
-import type { DeployContext, DeployOutcome, RunDeploy } from "./pipeline.ts";
+import type { DeployOutcome, RunDeploy } from "./pipeline.ts";
 import { decodeError, encodeTarget, type FromWorker, type ToWorker } from "./thread-messages.ts";
+import { createJobThread } from "../util/job-thread.ts";
 
 /**
  * build.ts compiles deploy-worker.ts as a second entry point; the executable
@@ -29,77 +30,37 @@ export interface DeployThread {
   stop(): void;
 }
 
-interface Job {
-  context: DeployContext;
-  resolve(outcome: DeployOutcome): void;
-  reject(err: Error): void;
-}
-
 export function createDeployThread(): DeployThread {
-  let worker: Worker | undefined;
-  const jobs = new Map<number, Job>();
-  let nextJob = 1;
-
-  // A thread that died (a crash, memory exhausted) fails what it was running; the next deploy starts a new one.
-  function lost(reason: string): void {
-    worker = undefined;
-    for (const job of jobs.values()) job.reject(new Error(`the deploy thread stopped: ${reason}`));
-    jobs.clear();
-  }
-
-  function start(): Worker {
-    const w = new Worker(WORKER, { smol: true });
-    w.onmessage = ({ data }: MessageEvent<FromWorker>) => {
-      const job = jobs.get(data.job);
-      if (!job) return;
-      const { context } = job;
-      switch (data.type) {
-        case "log":
-          context.log[data.level](data.msg, data.fields);
-          return;
-        case "phase":
-          context.onPhase?.(data.phase);
-          return;
-        case "fetched":
-          context.onFetched?.(data.commit);
-          return;
-        case "done":
-        case "failed":
-          jobs.delete(data.job);
-          context.hooks?.push(...data.hooks);
-          if (jobs.size === 0) w.unref();
-          if (data.type === "done") job.resolve(data.outcome);
-          else job.reject(decodeError(data.error));
-      }
-    };
-    w.onerror = (event) => {
-      if (worker === w) lost(event.message);
-      w.terminate();
-    };
-    w.addEventListener("close", () => worker === w && lost("it exited"));
-    return w;
-  }
-
+  const thread = createJobThread(WORKER, "deploy");
   return {
-    warm() {
-      (worker ??= start()).unref();
-    },
+    warm: thread.warm,
     runDeploy(target, request, context) {
-      worker ??= start();
-      const w = worker;
-      const job = nextJob++;
-      return new Promise<DeployOutcome>((resolve, reject) => {
-        jobs.set(job, { context, resolve, reject });
-        // Only a running deploy keeps the process alive, as it would on the main thread.
-        w.ref();
-        w.postMessage({ type: "run", job, target: encodeTarget(target), request, id: context.id } satisfies ToWorker);
-      });
+      return thread.run<DeployOutcome, FromWorker>(
+        (job) => ({ type: "run", job, target: encodeTarget(target), request, id: context.id }) satisfies ToWorker,
+        (data, settle) => {
+          switch (data.type) {
+            case "log":
+              context.log[data.level](data.msg, data.fields);
+              return;
+            case "phase":
+              context.onPhase?.(data.phase);
+              return;
+            case "fetched":
+              context.onFetched?.(data.commit);
+              return;
+            case "done":
+              context.hooks?.push(...data.hooks);
+              settle.resolve(data.outcome);
+              return;
+            case "failed":
+              context.hooks?.push(...data.hooks);
+              settle.reject(decodeError(data.error));
+          }
+        },
+      );
     },
     stop() {
-      const w = worker;
-      if (!w) return;
-      lost("hooksd is stopping");
-      w.terminate();
+      thread.stop("hooksd is stopping");
     },
   };
 }
