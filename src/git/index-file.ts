@@ -224,14 +224,28 @@ function encodeEntry(e: IndexEntry): Uint8Array {
   const extended = extendedFlags(e);
   const out = new Uint8Array((FIXED_SIZE + (extended ? 2 : 0) + path.length + 8) & ~7); // zero-filled: the NUL padding is there
   const view = new DataView(out.buffer);
-  const fields = [e.ctimeSeconds, e.ctimeNanoseconds, e.mtimeSeconds, e.mtimeNanoseconds, e.dev, e.ino, e.mode, e.uid, e.gid, e.size];
   // setUint32 wraps modulo 2^32, which is the truncation git applies to these fields.
-  for (let i = 0; i < fields.length; i++) view.setUint32(4 * i, fields[i]!);
-  out.set(Buffer.from(e.oid, "hex"), 40);
+  // Field by field and the id decoded in place: a first deploy encodes an entry per file.
+  view.setUint32(0, e.ctimeSeconds);
+  view.setUint32(4, e.ctimeNanoseconds);
+  view.setUint32(8, e.mtimeSeconds);
+  view.setUint32(12, e.mtimeNanoseconds);
+  view.setUint32(16, e.dev);
+  view.setUint32(20, e.ino);
+  view.setUint32(24, e.mode);
+  view.setUint32(28, e.uid);
+  view.setUint32(32, e.gid);
+  view.setUint32(36, e.size);
+  for (let i = 0; i < 20; i++) out[40 + i] = (hexDigit(e.oid.charCodeAt(2 * i)) << 4) | hexDigit(e.oid.charCodeAt(2 * i + 1));
   view.setUint16(60, (e.flags & (ASSUME_VALID | STAGE_MASK)) | (extended ? EXTENDED : 0) | Math.min(path.length, NAME_MASK));
   if (extended) view.setUint16(FIXED_SIZE, extended);
   out.set(path, FIXED_SIZE + (extended ? 2 : 0));
   return out;
+}
+
+/** The value of a lowercase hex digit (the id was checked against /^[0-9a-f]{40}$/). */
+function hexDigit(code: number): number {
+  return code <= 0x39 ? code - 0x30 : code - 0x57;
 }
 
 function extendedFlags(entry: IndexEntry): number {
