@@ -9,17 +9,9 @@
  * (~60 ms of a 1k-file cold deploy; it costs ~7 MB of idle RSS), and it then
  * stays, keeping its open packs warm.
  */
-import { fileURLToPath } from "node:url";
 import type { DeployOutcome, RunDeploy } from "./pipeline.ts";
 import { decodeError, encodeTarget, type FromWorker, type ToWorker } from "./thread-messages.ts";
 import { createJobThread } from "../util/job-thread.ts";
-
-/**
- * build.ts compiles deploy-worker.ts as a second entry point; the executable
- * serves it from its embedded file system, relative to src/. From source it
- * lies beside this file (a relative string would resolve against the cwd).
- */
-const WORKER = import.meta.url.startsWith("file:///$bunfs/") ? "./deploy/deploy-worker.ts" : fileURLToPath(new URL("./deploy-worker.ts", import.meta.url));
 
 export interface DeployThread {
   /** Same contract as pipeline.ts's runDeploy: context callbacks fire here, errors arrive as their own class. */
@@ -31,7 +23,7 @@ export interface DeployThread {
 }
 
 export function createDeployThread(): DeployThread {
-  const thread = createJobThread(WORKER, "deploy");
+  const thread = createJobThread("deploy/deploy-worker.ts", "deploy");
   return {
     warm: thread.warm,
     runDeploy(target, request, context) {

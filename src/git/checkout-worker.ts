@@ -11,6 +11,7 @@ declare const self: Worker;
 
 self.onmessage = async ({ data }: MessageEvent<CheckoutJob>) => {
   const { job, gitdir, dir, changes } = data;
+  // What repositoryAt() builds, without importing repository.ts: it loads isomorphic-git, which this thread never uses.
   const repo = { dir, gitdir, objects: openObjectStore(gitdir), cache: {} };
   let reply: CheckoutReply;
   try {

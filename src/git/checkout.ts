@@ -121,10 +121,12 @@ async function writeEntry(repo: Repository, full: string, mode: number, oid: str
       // A new file: its mode is masked by the umask, as git's checkout does.
       const data = await readBlob(repo, oid);
       const perm = mode === 0o100755 ? 0o777 : 0o666;
-      // Written at its name, the file's stat data is final before close: fstat spares a path lookup.
       if (data.length > SYNC_WRITE_BYTES) await writeFile(temp, data, { mode: perm, flag: "wx" });
-      else if (fresh) return writeNewFileSync(temp, data, perm, true);
-      else writeNewFileSync(temp, data, perm, false);
+      else {
+        // Written at its name, the file's stat data is final before close: fstat spares a path lookup.
+        const stats = writeNewFileSync(temp, data, perm, fresh);
+        if (stats) return stats;
+      }
     }
     if (!fresh) renameOver(temp, full);
     return undefined;

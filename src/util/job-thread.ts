@@ -4,6 +4,8 @@
  * a job runs and released when idle, so it keeps no process alive; a thread
  * that dies fails the jobs it held, and the next job starts a new one.
  */
+import { fileURLToPath } from "node:url";
+
 export interface JobThread {
   /**
    * Posts `message(job)`; every message the thread sends back for that job
@@ -21,8 +23,15 @@ export interface Settle<T> {
   reject(err: Error): void;
 }
 
-/** `name` says which thread stopped in the error a lost job gets. */
-export function createJobThread(entry: string, name: string): JobThread {
+/**
+ * `fromSrc` is the thread's entry point relative to src/ ("deploy/deploy-worker.ts"):
+ * build.ts compiles it in as an entry point of its own, and the executable
+ * serves it from its embedded file system relative to src/; from source it is
+ * found from this file (a relative string would resolve against the cwd).
+ * `name` says which thread stopped in the error a lost job gets.
+ */
+export function createJobThread(fromSrc: string, name: string): JobThread {
+  const entry = import.meta.url.startsWith("file:///$bunfs/") ? `./${fromSrc}` : fileURLToPath(new URL(`../${fromSrc}`, import.meta.url));
   let worker: Worker | undefined;
   const jobs = new Map<number, { onMessage(reply: { job: number }): void; reject(err: Error): void }>();
   let nextJob = 1;

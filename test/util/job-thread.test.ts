@@ -1,8 +1,8 @@
 import { describe, expect, test } from "bun:test";
-import { join } from "node:path";
 import { createJobThread, type Settle } from "../../src/util/job-thread.ts";
 
-const ENTRY = join(import.meta.dir, "job-thread-worker.ts");
+// Relative to src/, as the threads of hooksd name theirs.
+const ENTRY = "../test/util/job-thread-worker.ts";
 type Reply = { job: number; progress?: string; value?: string };
 
 function run(thread: ReturnType<typeof createJobThread>, op: string, value?: string, seen: string[] = []) {
