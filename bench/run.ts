@@ -5,7 +5,8 @@
  * Results are ratios; bench/RESULTS.md gets the figures and the machine.
  *
  * Environment: BENCH_RUNS (default 5), BENCH_SIZES (default 1000,10000,50000),
- * BENCH_BIG_MB (default 100), BENCH_RATE (default 500 requests/s), BENCH_DIR
+ * BENCH_BIG_MB (default 100), BENCH_RATE (default 500 requests/s),
+ * BENCH_LATENCY_ROUNDS (default 3), BENCH_DIR
  * (the work directory; default /dev/shm/hooksd-bench where /dev/shm exists,
  * else bench/.work).
  *
@@ -21,7 +22,8 @@ import { copyFile, mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { startGitServer } from "../test/helpers/git-server.ts";
 import { deployThroughDaemon, peakRssDuring, startDaemon } from "./daemon.ts";
-import { gitEnv, percentile, procMemory, run, summarize, type RunResult } from "./measure.ts";
+import { measureLatency } from "./latency.ts";
+import { gitEnv, procMemory, run, summarize, type RunResult } from "./measure.ts";
 import { fileSystemType, machineInfo, writeResults, type Row } from "./report.ts";
 import { DEFAULT_KEEP } from "../src/config/schema.ts";
 import { bigPackRepo, commitChange, smallFilesRepo, type BenchRepo } from "./repos.ts";
@@ -32,6 +34,7 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const SIZES = (process.env.BENCH_SIZES ?? "1000,10000,50000").split(",").map(Number);
 const BIG_MB = Number(process.env.BENCH_BIG_MB ?? 100);
 const RATE = Number(process.env.BENCH_RATE ?? 500);
+const LATENCY_ROUNDS = Number(process.env.BENCH_LATENCY_ROUNDS ?? 3);
 const CURVE = [1, 10, 100, 1000];
 
 const log = (msg: string) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}`);
@@ -232,31 +235,16 @@ row(bigLabel, "cold deploy: daemon peak RSS (VmHWM) vs git clone maxrss", "rss",
 const idleSummary = summarize(idle);
 const afterSummary = summarize(afterDeploy);
 
-log(`webhook latency at ${RATE} requests/s during a cold deploy of the big pack`);
-const deploySeconds = summarize(bigRuns.ours.map((s) => s.ms)).median / 1000;
-const latency = await (async () => {
-  const dir = join(runsRoot, "latency-ours");
-  await rm(dir, { recursive: true, force: true });
-  const daemon = await startDaemon(binary, { args: ["--repo", dir, "--remote", bigUrl], stateDir: join(runsRoot, "latency-state") });
-  try {
-    const seconds = Math.ceil(Math.min(60, deploySeconds * 1.5 + 4));
-    const load = run([process.execPath, join(import.meta.dir, "load.ts"), daemon.url, String(RATE), String(seconds)], { env: { ...process.env } as Record<string, string> });
-    await Bun.sleep(2000);
-    const head = (await run(["git", "rev-parse", "refs/heads/main"], { cwd: big.bare })).stdout.trim();
-    const windowStart = performance.timeOrigin + performance.now();
-    await deployThroughDaemon(daemon, head);
-    const windowEnd = performance.timeOrigin + performance.now();
-    const samples = JSON.parse((await load).stdout) as Array<[number, number, number]>;
-    const during = samples.filter(([t]) => t >= windowStart && t <= windowEnd);
-    // The first second warms up connections; the one before the push is the quiet baseline.
-    const quiet = samples.filter(([t]) => t >= windowStart - 1000 && t < windowStart);
-    const failed = samples.filter(([, , status]) => status !== 200).length;
-    const stats = (s: Array<[number, number, number]>) => ({ n: s.length, p50: percentile(s.map((x) => x[1]), 50), p99: percentile(s.map((x) => x[1]), 99), max: percentile(s.map((x) => x[1]), 100) });
-    return { rate: RATE, seconds, during: stats(during), quiet: stats(quiet), failed, total: samples.length, deployMs: windowEnd - windowStart };
-  } finally {
-    await daemon.stop();
-  }
-})();
+log(`webhook latency at ${RATE} requests/s: ${LATENCY_ROUNDS} cold deploys of the big pack, alternating with native clones of it`);
+const latency = await measureLatency({
+  binary,
+  url: bigUrl,
+  bare: big.bare,
+  root: runsRoot,
+  rate: RATE,
+  rounds: LATENCY_ROUNDS,
+  expectedMs: summarize(bigRuns.ours.map((s) => s.ms)).median,
+});
 
 await server.stop();
 const endMachine = await machineInfo();

@@ -7,23 +7,21 @@
 import type { Logger } from "../log.ts";
 import type { HookRun } from "../hooks/run-hook.ts";
 import { runDeploy } from "./pipeline.ts";
-import { lowerThreadPriority } from "../util/thread-priority.ts";
+import { BACKGROUND_NICE, lowerPoolPriority, lowerThreadPriority } from "../util/thread-priority.ts";
 import { decodeTarget, encodeError, type FromWorker, type ToWorker } from "./thread-messages.ts";
 
 declare const self: Worker;
 
-/** Nice value of the deploy thread (0 is the HTTP thread's, 19 the lowest). */
-const DEPLOY_NICE = 10;
-
 // Under CPU contention the scheduler then prefers the thread answering
 // webhooks: a deploy's CPU work waits a little, an HTTP answer does not.
 // (Hooks started from here inherit it, as children of a niced deploy would.)
-lowerThreadPriority(DEPLOY_NICE);
+lowerThreadPriority(BACKGROUND_NICE);
 
 const send = (message: FromWorker) => self.postMessage(message);
 
 self.onmessage = async ({ data }: MessageEvent<ToWorker>) => {
   const { job, target, request, id } = data;
+  lowerPoolPriority(BACKGROUND_NICE);
   const line = (level: "info" | "warn" | "error") => (msg: string, fields?: Record<string, unknown>) => send({ type: "log", job, level, msg, fields });
   const log: Logger = { info: line("info"), warn: line("warn"), error: line("error") };
   const hooks: HookRun[] = [];

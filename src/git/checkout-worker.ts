@@ -6,8 +6,12 @@
 import { applyChanges } from "./checkout.ts";
 import { openObjectStore } from "./object-store.ts";
 import type { CheckoutJob, CheckoutReply } from "./checkout-thread.ts";
+import { BACKGROUND_NICE, lowerThreadPriority } from "../util/thread-priority.ts";
 
 declare const self: Worker;
+
+// Deploy work, so at the deploy thread's priority (see deploy-worker.ts).
+lowerThreadPriority(BACKGROUND_NICE);
 
 self.onmessage = async ({ data }: MessageEvent<CheckoutJob>) => {
   const { job, gitdir, dir, changes } = data;

@@ -12,7 +12,7 @@ import { createAccessLog, type AccessLogVariables } from "./access-log.ts";
 import { createAdminAccess, type ConnBindings } from "./admin-access.ts";
 import { HttpError } from "./http-error.ts";
 import { createErrorHandler } from "./on-error.ts";
-import { BODY_TIMEOUT_MS, readBodyWithin } from "./read-body.ts";
+import { BODY_TIMEOUT_MS, readBodyWithin, type BodyVariables } from "./read-body.ts";
 import { createWebhookHandler } from "./webhook.ts";
 
 /** GitLab's own limit for a webhook body. */
@@ -40,7 +40,7 @@ export interface AppOptions {
 export function createApp({ config, target, deployer, log, deliveryIds, history, metrics, adminToken, bodyTimeoutMs }: AppOptions) {
   const current = config ?? createConfigRef({ targets: target ? [target] : [] });
   const webhook = createWebhookHandler({ config: current, deployer, deliveryIds: deliveryIds ?? createMemoryDeliveryIds() });
-  const app = new Hono<{ Variables: AccessLogVariables; Bindings: ConnBindings }>();
+  const app = new Hono<{ Variables: AccessLogVariables & BodyVariables; Bindings: ConnBindings }>();
   app.use(createAccessLog(log));
   const admin = createAdminAccess(adminToken);
 

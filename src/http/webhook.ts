@@ -8,8 +8,9 @@ import type { PushEvent } from "../providers/push-event.ts";
 import type { DeliveryIds } from "../state/delivery-ids.ts";
 import type { AccessLogVariables } from "./access-log.ts";
 import { HttpError } from "./http-error.ts";
+import type { BodyVariables } from "./read-body.ts";
 
-type WebhookContext = Context<{ Variables: AccessLogVariables }>;
+type WebhookContext = Context<{ Variables: AccessLogVariables & BodyVariables }>;
 
 /**
  * Route, verify, parse, decide, drop redeliveries, queue, answer: no git work
@@ -18,11 +19,11 @@ type WebhookContext = Context<{ Variables: AccessLogVariables }>;
  */
 export function createWebhookHandler(options: { config: ConfigRef; deployer: Deployer; deliveryIds: DeliveryIds }) {
   const { config, deployer, deliveryIds } = options;
-  return async function webhook(c: WebhookContext): Promise<Response> {
+  return function webhook(c: WebhookContext): Response {
     const fields = c.get("logFields");
-    const delivery = { headers: c.req.raw.headers, body: new Uint8Array(await c.req.arrayBuffer()) };
-    // One snapshot per request, taken after the last await: from here to submit
-    // everything is synchronous, so a reload cannot slip in between.
+    const delivery = { headers: c.req.raw.headers, body: c.get("body") };
+    // One snapshot per request: from here to submit everything is synchronous
+    // (the body was read before), so a reload cannot slip in between.
     const target = pickTarget(config.current().targets, c.req.param("name"));
     fields.target = target.name;
     const provider = detectProvider(delivery.headers);
