@@ -7,29 +7,23 @@
  * no process alive while idle; one that dies fails the share it had and the
  * next checkout starts another.
  */
-import type { IndexEntry } from "./index-file.ts";
+import { packChanges, type CheckoutJob, type CheckoutReply } from "./checkout-messages.ts";
+import type { CheckoutShare } from "./checkout-share.ts";
 import { PackError } from "./pack-error.ts";
 import type { Change } from "./tree-diff.ts";
 import { createJobThread } from "../util/job-thread.ts";
 
-export interface CheckoutJob {
-  job: number;
-  gitdir: string;
-  dir: string;
-  changes: Change[];
-}
-
-export type CheckoutReply =
-  | { job: number; entries: IndexEntry[]; error?: undefined }
-  | { job: number; entries?: undefined; error: { name: string; message: string; code?: string | undefined; syscall?: string | undefined; path?: string | undefined } };
-
 const thread = createJobThread("git/checkout-worker.ts", "checkout");
 
-/** Writes `changes` (all new files) into `dir` on the helper thread; resolves with their index entries. */
-export function checkOutOnHelperThread(gitdir: string, dir: string, changes: Change[]): Promise<IndexEntry[]> {
-  return thread.run<IndexEntry[], CheckoutReply>(
-    (job) => ({ job, gitdir, dir, changes }) satisfies CheckoutJob,
-    (reply, settle) => (reply.error ? settle.reject(rebuildError(reply.error)) : settle.resolve(reply.entries)),
+/**
+ * Has the helper thread write chunks of `changes` (all new files) into `dir`
+ * as it takes them from `share`, beside this thread doing the same; resolves
+ * once it finds none left, its files' stat data recorded in `share`.
+ */
+export function checkOutOnHelperThread(gitdir: string, dir: string, changes: Change[], share: CheckoutShare): Promise<void> {
+  return thread.run<void, CheckoutReply>(
+    (job) => ({ job, gitdir, dir, changes: packChanges(changes), share: share.buffer }) satisfies CheckoutJob,
+    (reply, settle) => (reply.error ? settle.reject(rebuildError(reply.error)) : settle.resolve()),
   );
 }
 

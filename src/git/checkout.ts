@@ -4,6 +4,7 @@ import { join } from "node:path";
 import type { BigIntStats } from "node:fs";
 import { entryFromStats, type IndexEntry } from "./index-file.ts";
 import { checkOutOnHelperThread } from "./checkout-thread.ts";
+import { createCheckoutShare, type CheckoutShare } from "./checkout-share.ts";
 import { ancestors, nonDirectoryAncestorFinder } from "./local-changes.ts";
 import type { Repository } from "./repository.ts";
 import type { Change } from "./tree-diff.ts";
@@ -29,14 +30,14 @@ const BLOB_BYTES_IN_FLIGHT = 4 * 1024 * 1024;
  * `fresh`: `dir` was just made and nothing reads it until it is published (a
  * new release), so files are written at their names directly, which spares a
  * rename per file. A crash half-way leaves an unsealed release, which is removed.
- * A big fresh checkout is shared with a second thread (checkout-thread.ts)
- * unless `alone` says this already is that thread.
+ * A big fresh checkout is shared with a second thread (checkout-thread.ts,
+ * checkout-share.ts).
  */
 export async function applyChanges(
   repo: Repository,
   dir: string,
   changes: Change[],
-  options: { clearObstacles: boolean; fresh?: boolean; reuseFrom?: (change: Change) => Promise<string | undefined>; alone?: boolean },
+  options: { clearObstacles: boolean; fresh?: boolean; reuseFrom?: (change: Change) => Promise<string | undefined> },
 ): Promise<IndexEntry[]> {
   const removals: string[] = [];
   const nonDirectoryAncestor = nonDirectoryAncestorFinder(dir);
@@ -52,28 +53,45 @@ export async function applyChanges(
 
   const writes = changes.filter((c) => c.after);
   if (!options.fresh) await removeStaleTemps(dir, writes.map((c) => c.path));
-  if (options.fresh && !options.alone && !options.reuseFrom && !options.clearObstacles && writes.length >= SHARED_FROM_FILES) {
-    // Halves in tree order, so that the two threads mostly create files in different directories.
-    const half = writes.length >> 1;
-    const [theirs, ours] = await Promise.allSettled([checkOutOnHelperThread(repo.gitdir, dir, writes.slice(0, half)), writeAll(repo, dir, writes.slice(half), options)]);
+  if (options.fresh && !options.reuseFrom && !options.clearObstacles && writes.length >= SHARED_FROM_FILES) {
+    const share = createCheckoutShare(writes.length);
+    const [theirs, ours] = await Promise.allSettled([checkOutOnHelperThread(repo.gitdir, dir, writes, share), writeShare(repo, dir, writes, share)]);
     // Both settled before anything is reported: the caller's clean-up must not race a thread still writing.
     if (theirs.status === "rejected") throw theirs.reason;
     if (ours.status === "rejected") throw ours.reason;
-    return [...theirs.value, ...ours.value];
+    return writes.map((change, i) => share.entryAt(i, change));
   }
   return writeAll(repo, dir, writes, options);
+}
+
+/**
+ * One thread's part of a shared fresh checkout: takes chunks of `writes` until
+ * none is left, and records each file's stat data in `share`. Run by both threads.
+ */
+export async function writeShare(repo: Repository, dir: string, writes: Change[], share: CheckoutShare): Promise<void> {
+  for (let chunk = share.take(); chunk; chunk = share.take()) {
+    const { start } = chunk;
+    try {
+      const entries = await writeAll(repo, dir, writes.slice(start, chunk.end), { clearObstacles: false, fresh: true });
+      entries.forEach((entry, i) => share.record(start + i, entry));
+    } catch (err) {
+      share.stop();
+      throw err;
+    }
+  }
 }
 
 /** Below this many files a second thread costs more to brief than it saves. */
 const SHARED_FROM_FILES = 2000;
 
+/** Writes every change; the entries come back in the order of `writes`. */
 async function writeAll(repo: Repository, dir: string, writes: Change[], options: { clearObstacles: boolean; fresh?: boolean; reuseFrom?: (change: Change) => Promise<string | undefined> }): Promise<IndexEntry[]> {
-  const entries: IndexEntry[] = [];
+  const entries: IndexEntry[] = new Array(writes.length);
   // Small files go 16 at a time; big ones are held to a byte budget, so memory stays bounded.
   const budget = createByteBudget(BLOB_BYTES_IN_FLIGHT);
   const made = new Set<string>();
   const maybeYield = createYielder();
-  await forEachLimit(writes, 16, async (change) => {
+  await forEachLimit(writes, 16, async (change, index) => {
     await maybeYield();
     const { path, after } = change;
     // Concatenated and sliced: tracked paths are already normal, and join() and dirname() cost as much as a write here.
@@ -95,7 +113,7 @@ async function writeAll(repo: Repository, dir: string, writes: Change[], options
     } finally {
       budget.release(size);
     }
-    entries.push(entryFromStats(path, after!.oid, after!.mode, stats ?? lstatSync(full, { bigint: true })));
+    entries[index] = entryFromStats(path, after!.oid, after!.mode, stats ?? lstatSync(full, { bigint: true }));
   });
   return entries;
 }

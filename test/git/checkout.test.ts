@@ -1,11 +1,13 @@
 /**
  * applyChanges on a big fresh tree, which it shares with the checkout thread
- * (checkout-thread.ts): the result, and how a failure in either half arrives.
+ * (checkout-thread.ts): the result, and how a failure on that thread arrives.
  */
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { applyChanges } from "../../src/git/checkout.ts";
+import { createCheckoutShare } from "../../src/git/checkout-share.ts";
+import { checkOutOnHelperThread } from "../../src/git/checkout-thread.ts";
 import { PackError } from "../../src/git/pack-error.ts";
 import { openRepository } from "../../src/git/repository.ts";
 import type { Change } from "../../src/git/tree-diff.ts";
@@ -27,7 +29,7 @@ function pages(blob: string): Change[] {
 }
 
 describe("a big fresh checkout", () => {
-  test("is written whole, with an index entry for every file, when both threads do their half", async () => {
+  test("is written whole, with an index entry for every file, by the two threads together", async () => {
     const { repo, blob } = await repoWithBlob();
     const dir = join(await makeTempDir("checkout-out"), "tree");
 
@@ -39,27 +41,47 @@ describe("a big fresh checkout", () => {
     expect(await readFile(join(dir, `d23/p${FILES - 1}.html`), "utf8")).toBe("<p>page</p>\n");
   });
 
-  test("fails with the helper thread's PackError when an object of its half is missing", async () => {
+  // Which thread meets a bad file depends on which takes its chunk, so these
+  // hand the whole tree to the helper thread, as if this one had none left.
+  test("fails with the helper thread's PackError when an object is missing", async () => {
     const { repo, blob } = await repoWithBlob();
     const changes = pages(blob);
     const missing = "0123456789abcdef0123456789abcdef01234567";
     changes[5] = { ...changes[5]!, after: { mode: 0o100644, oid: missing } };
 
-    const err = await applyChanges(repo, join(await makeTempDir("checkout-out"), "tree"), changes, { clearObstacles: false, fresh: true }).catch((e: unknown) => e);
+    const dir = join(await makeTempDir("checkout-out"), "tree");
+    const err = await checkOutOnHelperThread(repo.gitdir, dir, changes, createCheckoutShare(changes.length)).catch((e: unknown) => e);
 
     expect(err).toBeInstanceOf(PackError);
     expect((err as Error).message).toContain(missing);
   });
 
-  test("fails with the system error's code when a file of the helper thread's half cannot be created", async () => {
+  test("fails with the system error's code when the helper thread cannot create a file", async () => {
     const { repo, blob } = await repoWithBlob();
     const changes = pages(blob);
-    // A path below a file of the same half: its directory cannot be made.
+    // A path below a file of the same chunk: its directory cannot be made.
     changes[7] = { ...changes[7]!, path: "d00/p0.html/inside.html" };
 
-    const err = await applyChanges(repo, join(await makeTempDir("checkout-out"), "tree"), changes, { clearObstacles: false, fresh: true }).catch((e: unknown) => e);
+    const dir = join(await makeTempDir("checkout-out"), "tree");
+    const err = await checkOutOnHelperThread(repo.gitdir, dir, changes, createCheckoutShare(changes.length)).catch((e: unknown) => e);
 
     expect(err).toBeInstanceOf(Error);
     expect((err as NodeJS.ErrnoException).code).toMatch(/^(ENOTDIR|EEXIST|EISDIR)$/);
+  });
+
+  test("stops both threads at the first failure, whichever meets it, and reports it once both have stopped", async () => {
+    const { repo, blob } = await repoWithBlob();
+    const changes = pages(blob);
+    const missing = "0123456789abcdef0123456789abcdef01234567";
+    changes[FILES - 1] = { ...changes[FILES - 1]!, after: { mode: 0o100644, oid: missing } };
+    changes[0] = { ...changes[0]!, after: { mode: 0o100644, oid: missing } };
+    const dir = join(await makeTempDir("checkout-out"), "tree");
+
+    const err = await applyChanges(repo, dir, changes, { clearObstacles: false, fresh: true }).catch((e: unknown) => e);
+
+    expect(err).toBeInstanceOf(PackError);
+    // The first chunk failed at its first file; no chunk was taken after that, so the last chunk's directory was never made.
+    expect(await readdir(dir)).toContain("d00");
+    expect(await readdir(dir)).not.toContain("d23");
   });
 });
