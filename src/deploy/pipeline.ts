@@ -1,5 +1,6 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
+import { expectFreshCheckout } from "../git/checkout.ts";
 import { fetchRef } from "../git/fetch.ts";
 import { removeIndexLockSince } from "../git/index-file.ts";
 import { basicAuth } from "../git/http-client.ts";
@@ -138,6 +139,8 @@ export async function runDeploy(target: LoadedTarget, request: DeployRequest, co
         commit: request.commit,
         authorization: target.credentials && basicAuth(target.credentials.username, target.credentials.password.reveal()),
         timeoutSeconds: target.fetchTimeoutSeconds,
+        // A first deploy in place writes every file of the pack it fetches.
+        onPackObjects: atomic || previous !== undefined ? undefined : expectFreshCheckout,
       }),
     );
     fetchedSomething = true;

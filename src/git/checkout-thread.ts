@@ -27,6 +27,14 @@ export function checkOutOnHelperThread(gitdir: string, dir: string, changes: Cha
   );
 }
 
+/**
+ * Starts the thread ahead of a checkout that may need it, so that it has
+ * loaded its modules by the time the pack has arrived.
+ */
+export function warmCheckoutThread(): void {
+  thread.warm();
+}
+
 /** A corrupt object stays a PackError, a system error keeps its code (ENOSPC, EACCES): failure.ts classifies them. */
 function rebuildError(e: NonNullable<CheckoutReply["error"]>): Error {
   if (e.name === "PackError") return new PackError(e.message);

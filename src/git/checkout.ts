@@ -3,7 +3,7 @@ import { copyFile, lstat, mkdir, rm, rmdir, unlink, writeFile } from "node:fs/pr
 import { join } from "node:path";
 import type { BigIntStats } from "node:fs";
 import { entryFromStats, type IndexEntry } from "./index-file.ts";
-import { checkOutOnHelperThread } from "./checkout-thread.ts";
+import { checkOutOnHelperThread, warmCheckoutThread } from "./checkout-thread.ts";
 import { createCheckoutShare, type CheckoutShare } from "./checkout-share.ts";
 import { ancestors, nonDirectoryAncestorFinder } from "./local-changes.ts";
 import type { Repository } from "./repository.ts";
@@ -84,25 +84,60 @@ export async function writeShare(repo: Repository, dir: string, writes: Change[]
 /** Below this many files a second thread costs more to brief than it saves. */
 const SHARED_FROM_FILES = 2000;
 
+/**
+ * Told, as a fresh checkout's pack starts to arrive, how many objects it
+ * holds (files, and a few directories and commits): from as many as would be
+ * shared, the checkout thread starts now and has loaded its modules by the
+ * time the pack is indexed, instead of taking its first chunks late.
+ */
+export function expectFreshCheckout(objects: number): void {
+  if (objects >= SHARED_FROM_FILES) warmCheckoutThread();
+}
+
 /** Writes every change; the entries come back in the order of `writes`. */
 async function writeAll(repo: Repository, dir: string, writes: Change[], options: { clearObstacles: boolean; fresh?: boolean; reuseFrom?: (change: Change) => Promise<string | undefined> }): Promise<IndexEntry[]> {
   const entries: IndexEntry[] = new Array(writes.length);
-  // Small files go 16 at a time; big ones are held to a byte budget, so memory stays bounded.
-  const budget = createByteBudget(BLOB_BYTES_IN_FLIGHT);
   const made = new Set<string>();
-  const maybeYield = createYielder();
-  await forEachLimit(writes, 16, async (change, index) => {
-    await maybeYield();
-    const { path, after } = change;
-    // Concatenated and sliced: tracked paths are already normal, and join() and dirname() cost as much as a write here.
-    const full = `${dir}/${path}`;
-    if (options.clearObstacles) await clearObstacles(dir, path);
+  // Synchronously, so that the 16 writers in flight never race to make the same directory.
+  const makeParent = (full: string) => {
     const parent = full.slice(0, full.lastIndexOf("/"));
-    // Synchronously, so that the 16 writers in flight never race to make the same directory.
     if (!made.has(parent)) {
       mkdirSync(parent, { recursive: true });
       made.add(parent);
     }
+  };
+  const maybeYield = createYielder();
+  let rest = writes.map((_, index) => index);
+  if (options.fresh && !options.reuseFrom && !options.clearObstacles) {
+    // Most files of a fresh checkout are small blobs stored whole in an open
+    // pack: each is written here with no promise at all, which was a third of
+    // the time per file (~10 of ~32 µs against ~22 µs for the system calls and
+    // inflating). The others take the way below.
+    rest = [];
+    await repo.objects.openAll();
+    for (let index = 0; index < writes.length; index++) {
+      if ((index & 63) === 0) await maybeYield();
+      const { path, after } = writes[index]!;
+      const data = after!.mode === SYMLINK || after!.mode === GITLINK ? undefined : repo.objects.readSmallBlobSync(after!.oid);
+      if (!data) {
+        rest.push(index);
+        continue;
+      }
+      // Concatenated and sliced: tracked paths are already normal, and join() and dirname() cost as much as a write here.
+      const full = `${dir}/${path}`;
+      makeParent(full);
+      entries[index] = entryFromStats(path, after!.oid, after!.mode, writeNewFileSync(full, data, permissions(after!.mode), true)!);
+    }
+  }
+  // Small files go 16 at a time; big ones are held to a byte budget, so memory stays bounded.
+  const budget = createByteBudget(BLOB_BYTES_IN_FLIGHT);
+  await forEachLimit(rest, 16, async (index) => {
+    await maybeYield();
+    const change = writes[index]!;
+    const { path, after } = change;
+    const full = `${dir}/${path}`;
+    if (options.clearObstacles) await clearObstacles(dir, path);
+    makeParent(full);
     const source = await options.reuseFrom?.(change);
     // A copied file never passes through memory: only blobs read from the pack count against the budget.
     const size = source === undefined ? await repo.objects.storedSize(after!.oid) : 0;
@@ -116,6 +151,11 @@ async function writeAll(repo: Repository, dir: string, writes: Change[], options
     entries[index] = entryFromStats(path, after!.oid, after!.mode, stats ?? lstatSync(full, { bigint: true }));
   });
   return entries;
+}
+
+/** A new file's permission bits: masked by the umask, as git's checkout does. */
+function permissions(mode: number): number {
+  return mode === 0o100755 ? 0o777 : 0o666;
 }
 
 /** Up to this size a file is written with synchronous calls: cheaper than a trip through the thread pool. */
@@ -136,9 +176,8 @@ async function writeEntry(repo: Repository, full: string, mode: number, oid: str
     } else if (mode === SYMLINK) {
       symlinkSync(Buffer.from(await readBlob(repo, oid)).toString(), temp);
     } else {
-      // A new file: its mode is masked by the umask, as git's checkout does.
       const data = await readBlob(repo, oid);
-      const perm = mode === 0o100755 ? 0o777 : 0o666;
+      const perm = permissions(mode);
       if (data.length > SYNC_WRITE_BYTES) await writeFile(temp, data, { mode: perm, flag: "wx" });
       else {
         // Written at its name, the file's stat data is final before close: fstat spares a path lookup.

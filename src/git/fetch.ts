@@ -14,6 +14,8 @@ export interface FetchOptions {
   commit: string | undefined;
   authorization: string | undefined;
   timeoutSeconds: number;
+  /** Told how many objects the pack holds as soon as its header arrives. */
+  onPackObjects?: ((count: number) => void) | undefined;
 }
 
 export interface FetchResult {
@@ -43,9 +45,9 @@ export async function fetchRef(repo: Repository, options: FetchOptions): Promise
       commit = options.commit ?? tip;
       // Always one pack request, even with everything already here (a redeploy): the deploy then
       // still proves the remote serves this ref to us, and it costs one round trip and an empty pack.
-      await fetchPack(repo, transport, options.url, ad, tip, 1);
+      await fetchPack(repo, transport, options.url, ad, tip, 1, options.onPackObjects);
       // The ref moved on since the push: the pushed commit is further back, so fetch the rest of the history.
-      if (!(await repo.objects.has(commit))) await fetchPack(repo, transport, options.url, ad, tip, INFINITE_DEPTH);
+      if (!(await repo.objects.has(commit))) await fetchPack(repo, transport, options.url, ad, tip, INFINITE_DEPTH, options.onPackObjects);
     }
   } catch (cause) {
     throw new GitError("FETCH_FAILED", `fetching ${options.ref} from ${redactUrl(options.url)} failed: ${describe(cause)}`, { cause });
@@ -62,7 +64,7 @@ export async function fetchRef(repo: Repository, options: FetchOptions): Promise
   return { commit: peeled, bytesReceived };
 }
 
-async function fetchPack(repo: Repository, transport: GitTransport, url: string, ad: Advertisement, tip: string, depth: number): Promise<void> {
+async function fetchPack(repo: Repository, transport: GitTransport, url: string, ad: Advertisement, tip: string, depth: number, onPackObjects?: (count: number) => void): Promise<void> {
   const known = [await readHeadCommit(repo), tip].filter((oid): oid is string => oid !== undefined);
   const haves = [];
   for (const oid of new Set(known)) if (await repo.objects.has(oid)) haves.push(oid);
@@ -72,7 +74,7 @@ async function fetchPack(repo: Repository, transport: GitTransport, url: string,
     shallow: await readShallow(repo.gitdir),
     depth,
   });
-  await storePack(repo.gitdir, response.pack, repo.objects);
+  await storePack(repo.gitdir, response.pack, repo.objects, onPackObjects);
   // After the objects, before any ref: a crash in between leaves unreferenced objects, never a ref to missing ones.
   await updateShallow(repo.gitdir, response.shallow, response.unshallow);
   await consolidatePacks(repo.gitdir, repo.objects);

@@ -21,6 +21,8 @@ interface OpenPack {
 const MAX_OPEN_PACKS = 256;
 /** Path of the .idx → its open pack, least recently used first. */
 const openPacks = new Map<string, Promise<OpenPack>>();
+/** The packs of openPacks that have finished opening, for readSmallBlobSync. */
+const readyPacks = new Map<string, OpenPack>();
 
 export interface ObjectStore {
   /** The object, or a PackError if it is absent or corrupt. */
@@ -30,6 +32,13 @@ export interface ObjectStore {
   has(oid: string): Promise<boolean>;
   /** Bytes the object takes in its pack (0 when loose or absent): a cheap hint of its size before reading it. */
   storedSize(oid: string): Promise<number>;
+  /**
+   * A blob stored whole and small in a pack already open, without a promise;
+   * undefined whenever read() has more to do (not found yet, a delta, big).
+   */
+  readSmallBlobSync(oid: string): Uint8Array | undefined;
+  /** Lists and opens the packs as they are now, so that readSmallBlobSync finds what they hold. */
+  openAll(): Promise<void>;
 }
 
 export function openObjectStore(gitdir: string): ObjectStore {
@@ -90,6 +99,22 @@ export function openObjectStore(gitdir: string): ObjectStore {
       }
       return 0;
     },
+    async openAll() {
+      packs = await listPacks();
+      await Promise.all(packs.map((idx) => openPack(idx, findAnywhere)));
+    },
+    readSmallBlobSync(oid) {
+      for (const idx of packs ?? []) {
+        const open = readyPacks.get(idx);
+        if (!open) return undefined;
+        const offset = open.index.find(oid);
+        if (offset === undefined) continue;
+        const object = open.pack.readSmallSync(offset);
+        if (object && object.type !== "blob") throw new PackError(`object ${oid} is a ${object.type}, expected a blob`);
+        return object?.data;
+      }
+      return undefined;
+    },
   };
   return store;
 }
@@ -138,10 +163,14 @@ function openPack(idx: string, external: (oid: string) => Promise<GitObject | un
     return { index, pack, entryEnd };
   })();
   openPacks.set(idx, opened);
-  opened.catch(() => openPacks.delete(idx));
+  opened.then(
+    (open) => openPacks.get(idx) === opened && readyPacks.set(idx, open),
+    () => openPacks.delete(idx),
+  );
   while (openPacks.size > MAX_OPEN_PACKS) {
     const [oldest, evicted] = openPacks.entries().next().value!;
     openPacks.delete(oldest);
+    readyPacks.delete(oldest);
     void evicted.then((p) => p.pack.close()).catch(() => undefined);
   }
   return opened;
@@ -152,6 +181,7 @@ export async function forgetPacks(idxPaths: string[]): Promise<void> {
   for (const idx of idxPaths) {
     const opened = openPacks.get(idx);
     openPacks.delete(idx);
+    readyPacks.delete(idx);
     await opened?.then((p) => p.pack.close()).catch(() => undefined);
   }
 }

@@ -140,6 +140,20 @@ export class PackFile {
     return bytes.subarray(0, end - offset);
   }
 
+  /**
+   * The object at `offset` when it is stored whole and small, read and
+   * inflated without a promise; undefined for a delta or a big entry, which
+   * read() handles. A first deploy's blobs are nearly all of the first kind.
+   */
+  readSmallSync(offset: number): GitObject | undefined {
+    const end = this.options.entryEnd(offset);
+    if (end - offset > OFF_THREAD_BYTES) return undefined;
+    const raw = this.readSmall(offset, end);
+    const header = parseEntryHeader(raw, offset);
+    if (header.kind === OFS_DELTA || header.kind === REF_DELTA || header.size > OFF_THREAD_BYTES) return undefined;
+    return { type: typeName(header.kind), data: inflateSmall(raw.subarray(header.headerLength), header.size, offset) };
+  }
+
   /** The object stored at `offset`, with deltas applied. */
   async read(offset: number): Promise<GitObject> {
     const hit = this.cache.get(offset);
@@ -193,13 +207,28 @@ export const OFF_THREAD_BYTES = 64 * 1024;
 const inflateAsync = promisify(inflate);
 
 export async function inflateEntry(compressed: Uint8Array, size: number, offset: number): Promise<Uint8Array> {
+  if (size <= OFF_THREAD_BYTES) return inflateSmall(compressed, size, offset);
   let data: Uint8Array;
   try {
-    // Bun's own inflate costs a third of node:zlib's per call, which counts on a checkout of 10,000 small blobs.
-    data = size > OFF_THREAD_BYTES ? await inflateAsync(compressed) : Bun.inflateSync(compressed as Uint8Array<ArrayBuffer>, { windowBits: 15 });
+    data = await inflateAsync(compressed);
   } catch (cause) {
     throw new PackError(`entry at ${offset}: corrupt zlib data`, { cause });
   }
+  return checkSize(data, size, offset);
+}
+
+function inflateSmall(compressed: Uint8Array, size: number, offset: number): Uint8Array {
+  let data: Uint8Array;
+  try {
+    // Bun's own inflate costs a third of node:zlib's per call, which counts on a checkout of 10,000 small blobs.
+    data = Bun.inflateSync(compressed as Uint8Array<ArrayBuffer>, { windowBits: 15 });
+  } catch (cause) {
+    throw new PackError(`entry at ${offset}: corrupt zlib data`, { cause });
+  }
+  return checkSize(data, size, offset);
+}
+
+function checkSize(data: Uint8Array, size: number, offset: number): Uint8Array {
   if (data.length !== size) throw new PackError(`entry at ${offset}: inflated to ${data.length} bytes, header says ${size}`);
   return data;
 }

@@ -14,17 +14,18 @@ import { writePackIndex } from "./pack-index.ts";
  * which git and hooksd ignore (and this function removes on any failure);
  * the .pack is renamed before its .idx because a pack is only looked up
  * through its index, so no reader ever sees an index without its pack.
- * A thin pack is completed from `objects` before it is named.
+ * A thin pack is completed from `objects` before it is named. `onObjects`
+ * hears the pack's object count from its header, long before it is indexed.
  * Refs are not touched here: the caller moves them once this has returned.
  */
-export async function storePack(gitdir: string, stream: AsyncIterable<Uint8Array>, objects?: ObjectStore): Promise<{ objects: number }> {
+export async function storePack(gitdir: string, stream: AsyncIterable<Uint8Array>, objects?: ObjectStore, onObjects?: (count: number) => void): Promise<{ objects: number }> {
   const dir = join(gitdir, "objects", "pack");
   await mkdir(dir, { recursive: true });
   const tag = `${process.pid}-${Math.random().toString(36).slice(2)}`;
   const tmpPack = join(dir, `tmp_pack_hooksd_${tag}`);
   const tmpIdx = join(dir, `tmp_idx_hooksd_${tag}`);
   try {
-    const trailer = await receive(tmpPack, stream);
+    const trailer = await receive(tmpPack, stream, onObjects);
     const indexed = await indexPack(tmpPack, { external: objects && ((oid) => objects.read(oid).catch(() => undefined)) });
     if (Buffer.compare(indexed.checksum, trailer) !== 0) throw new PackError("pack trailer changed while indexing");
     let { entries, checksum } = indexed;
@@ -49,9 +50,11 @@ export async function storePack(gitdir: string, stream: AsyncIterable<Uint8Array
 }
 
 /** Writes the stream to `path`; returns its 20-byte trailer once it matches the SHA-1 of everything before it. */
-async function receive(path: string, stream: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
+async function receive(path: string, stream: AsyncIterable<Uint8Array>, onObjects?: (count: number) => void): Promise<Uint8Array> {
   const file = await open(path, "wx", 0o444);
   const hash = createHash("sha1");
+  // "PACK", version, object count: 12 bytes, which may come in more than one chunk.
+  let header: Buffer | undefined = onObjects && Buffer.alloc(0);
   // The last 20 bytes seen so far may be the trailer, so they are hashed only once more data follows.
   let tail: Uint8Array = new Uint8Array(0);
   let total = 0;
@@ -59,6 +62,13 @@ async function receive(path: string, stream: AsyncIterable<Uint8Array>): Promise
     for await (const chunk of stream) {
       await file.write(chunk);
       total += chunk.length;
+      if (header) {
+        header = Buffer.concat([header, chunk.subarray(0, 12 - header.length)]);
+        if (header.length === 12) {
+          if (header.toString("latin1", 0, 4) === "PACK") onObjects!(header.readUInt32BE(8));
+          header = undefined;
+        }
+      }
       if (chunk.length >= 20) {
         hash.update(tail);
         hash.update(chunk.subarray(0, chunk.length - 20));

@@ -76,6 +76,22 @@ describe("fetchRef", () => {
     }
   });
 
+  test("tells the caller how many objects each pack holds as its header arrives: the whole tree first, then only the change", async () => {
+    const { root, work, reposRoot } = await site(60);
+    const server = await serve({ root: reposRoot });
+    const repo = await initRepository(join(root, "checkout"), server.url("site.git"));
+    const counts: number[] = [];
+    const counted = { ...options(server.url("site.git")), onPackObjects: (n: number) => counts.push(n) };
+
+    await setHead(repo, REF, (await fetchRef(repo, counted)).commit);
+    await commitFiles(work, { "pages/p7.html": "changed\n" }, "second");
+    await push(work);
+    await fetchRef(repo, counted);
+
+    // 60 files, the root and pages/ trees, the commit; then one file, two trees, one commit.
+    expect(counts).toEqual([63, 4]);
+  });
+
   test("a pushed commit behind the ref's tip is still found, by fetching deeper", async () => {
     const { root, work, reposRoot } = await site();
     const pushed = await commitFiles(work, { "pages/p1.html": "pushed\n" }, "pushed");
