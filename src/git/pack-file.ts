@@ -210,7 +210,8 @@ export async function inflateEntry(compressed: Uint8Array, size: number, offset:
   if (size <= OFF_THREAD_BYTES) return inflateSmall(compressed, size, offset);
   let data: Uint8Array;
   try {
-    data = await inflateAsync(compressed);
+    // Output into one buffer of the known size, not 16 KB chunks joined at the end.
+    data = await inflateAsync(compressed, { chunkSize: Math.max(64, size) });
   } catch (cause) {
     throw new PackError(`entry at ${offset}: corrupt zlib data`, { cause });
   }
