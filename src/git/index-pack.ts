@@ -125,7 +125,8 @@ async function scan(fd: FileHandle, size: number, path: string, breathe: () => P
   for (let i = 0; i < count; i++) {
     if ((i & 63) === 0) await breathe();
     if (offset >= dataEnd) throw new PackError(`${path}: ends after ${i} of ${count} objects`);
-    const head = reader.peek(offset, Math.min(32, dataEnd - offset)) ?? (await reader.bytes(offset, Math.min(32, dataEnd - offset)));
+    const headLength = Math.min(32, dataEnd - offset);
+    const head = reader.peek(offset, headLength) ?? (await reader.bytes(offset, headLength));
     const entry = parseEntryHeader(head, offset);
     const dataStart = offset + entry.headerLength;
     // zlib never grows data by more than a few bytes per 16 KB block, so this window holds the whole stream.

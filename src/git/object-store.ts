@@ -19,10 +19,8 @@ interface OpenPack {
 
 // consolidatePacks keeps a repository at 17 packs at most, so this serves a dozen targets without reopening.
 const MAX_OPEN_PACKS = 256;
-/** Path of the .idx → its open pack, least recently used first. */
-const openPacks = new Map<string, Promise<OpenPack>>();
-/** The packs of openPacks that have finished opening, for readSmallBlobSync. */
-const readyPacks = new Map<string, OpenPack>();
+/** Path of the .idx → its pack, opening or (`ready`, for readSmallBlobSync) open; least recently used first. */
+const openPacks = new Map<string, { opening: Promise<OpenPack>; ready?: OpenPack }>();
 
 export interface ObjectStore {
   /** The object, or a PackError if it is absent or corrupt. */
@@ -105,7 +103,7 @@ export function openObjectStore(gitdir: string): ObjectStore {
     },
     readSmallBlobSync(oid) {
       for (const idx of packs ?? []) {
-        const open = readyPacks.get(idx);
+        const open = openPacks.get(idx)?.ready;
         if (!open) return undefined;
         const offset = open.index.find(oid);
         if (offset === undefined) continue;
@@ -131,13 +129,13 @@ async function readLoose(objects: string, oid: string): Promise<GitObject | unde
 }
 
 function openPack(idx: string, external: (oid: string) => Promise<GitObject | undefined>): Promise<OpenPack> {
-  let opened = openPacks.get(idx);
-  if (opened) {
+  const known = openPacks.get(idx);
+  if (known) {
     openPacks.delete(idx);
-    openPacks.set(idx, opened);
-    return opened;
+    openPacks.set(idx, known);
+    return known.opening;
   }
-  opened = (async () => {
+  const opened = (async () => {
     const index = await readPackIndex(idx);
     const offsets = index.sortedOffsets();
     const packPath = idx.replace(/\.idx$/, ".pack");
@@ -162,16 +160,16 @@ function openPack(idx: string, external: (oid: string) => Promise<GitObject | un
     });
     return { index, pack, entryEnd };
   })();
-  openPacks.set(idx, opened);
+  const slot: { opening: Promise<OpenPack>; ready?: OpenPack } = { opening: opened };
+  openPacks.set(idx, slot);
   opened.then(
-    (open) => openPacks.get(idx) === opened && readyPacks.set(idx, open),
+    (open) => (slot.ready = open),
     () => openPacks.delete(idx),
   );
   while (openPacks.size > MAX_OPEN_PACKS) {
     const [oldest, evicted] = openPacks.entries().next().value!;
     openPacks.delete(oldest);
-    readyPacks.delete(oldest);
-    void evicted.then((p) => p.pack.close()).catch(() => undefined);
+    void evicted.opening.then((p) => p.pack.close()).catch(() => undefined);
   }
   return opened;
 }
@@ -179,9 +177,8 @@ function openPack(idx: string, external: (oid: string) => Promise<GitObject | un
 /** Closes packs that are about to be deleted, so no descriptor keeps their disk space. */
 export async function forgetPacks(idxPaths: string[]): Promise<void> {
   for (const idx of idxPaths) {
-    const opened = openPacks.get(idx);
+    const known = openPacks.get(idx);
     openPacks.delete(idx);
-    readyPacks.delete(idx);
-    await opened?.then((p) => p.pack.close()).catch(() => undefined);
+    await known?.opening.then((p) => p.pack.close()).catch(() => undefined);
   }
 }

@@ -80,13 +80,7 @@ async function readStream(stream: ReadableStream<Uint8Array>, maxBytes: number, 
     }
     chunks.push(next.value);
   }
-  const body = new Uint8Array(size);
-  let at = 0;
-  for (const chunk of chunks) {
-    body.set(chunk, at);
-    at += chunk.byteLength;
-  }
-  return body;
+  return Buffer.concat(chunks, size);
 }
 
 function tooLarge(maxBytes: number): HttpError {

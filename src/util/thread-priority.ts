@@ -5,7 +5,14 @@ import { dlopenLibc } from "./libc.ts";
 /** Nice value of the threads doing deploy work (0 is the HTTP thread's, 19 the lowest). */
 export const BACKGROUND_NICE = 10;
 
+let opened: ReturnType<typeof openLibc> | undefined;
+
+/** Opened once per thread: lowerPoolPriority runs with every deploy. */
 function libc() {
+  return (opened ??= openLibc());
+}
+
+function openLibc() {
   return dlopenLibc({
     gettid: { args: [], returns: FFIType.i32 },
     setpriority: { args: [FFIType.i32, FFIType.u32, FFIType.i32], returns: FFIType.i32 },

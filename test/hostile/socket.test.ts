@@ -80,6 +80,7 @@ describe("slow clients, over a socket to Bun.serve running the app", () => {
       expect(await conn.status()).toBe(408);
       conn.socket.destroy();
       expect(s.history.list()).toEqual([]);
+      await expectTreeEquals(target.repo, site.bare, site.base);
     } finally {
       await s.stop();
     }
